@@ -159,6 +159,9 @@ func (c *Cache) Set(key string, value []byte, opts SetOptions) (SetResult, error
 	if err := c.CheckValue(len(value)); err != nil {
 		return SetResult{}, err
 	}
+	// Clip the capacity: APPEND grows a value in place when it has spare
+	// capacity, and that capacity belongs to the caller (a read buffer, say).
+	value = value[:len(value):len(value)]
 	now := c.now()
 	var r SetResult
 	c.l1.Compute(key, func(old Entry, found bool) (Entry, Op) {
@@ -203,6 +206,7 @@ const (
 	ExpireXX                // only if the key has an expiry
 	ExpireGT                // only if the new expiry is later (no expiry counts as infinite)
 	ExpireLT                // only if the new expiry is earlier
+	ExpireXXLT              // XX and LT together: only if the key has an expiry and the new one is earlier
 )
 
 // Expire sets key's absolute expiry (Unix nanoseconds) subject to mode and
@@ -229,6 +233,10 @@ func (c *Cache) Expire(key string, at int64, mode ExpireMode) bool {
 			}
 		case ExpireLT:
 			if old.ExpireAt != 0 && at >= old.ExpireAt {
+				return old, Keep
+			}
+		case ExpireXXLT:
+			if old.ExpireAt == 0 || at >= old.ExpireAt {
 				return old, Keep
 			}
 		}

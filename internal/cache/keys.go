@@ -34,13 +34,17 @@ func (c *Cache) Copy(src, dst string, replace bool) (bool, error) {
 	if !ok {
 		return false, nil
 	}
+	// Values are immutable, so the copy shares src's bytes, but not its spare
+	// capacity: APPEND grows a value in place within its capacity, and two
+	// entries growing into the same bytes would overwrite each other.
+	e.Value = e.Value[:len(e.Value):len(e.Value)]
 	copied := false
 	c.l1.Compute(dst, func(old Entry, found bool) (Entry, Op) {
 		if found && !replace {
 			return old, Keep
 		}
 		copied = true
-		return e, Write // values are immutable, so sharing the slice is safe
+		return e, Write
 	})
 	return copied, nil
 }

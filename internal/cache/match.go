@@ -1,19 +1,40 @@
 package cache
 
-// Match reports whether s matches the Redis glob pattern: '*' any run, '?'
-// one byte, '[abc]', '[^abc]', '[a-z]' classes and '\' escapes. It follows
-// Redis's stringmatchlen byte for byte (not path.Match, which treats '/'
-// specially and rejects malformed patterns that Redis accepts), which is why
-// it is hand-written.
+// Match reports whether KEYS or SCAN MATCH with the Redis glob pattern would
+// return s: '*' any run, '?' one byte, '[abc]', '[^abc]', '[a-z]' classes and
+// '\' escapes. It follows Redis's stringmatchlen byte for byte (not
+// path.Match, which treats '/' specially and rejects malformed patterns that
+// Redis accepts), which is why it is hand-written. Two consequences worth
+// knowing: a pattern other than "" matches the empty key only if it is
+// exactly "*" (KEYS and SCAN short-cut that pattern; stringmatchlen itself
+// does not match "" against "**"), and an unterminated class ends at the end
+// of the pattern ("[^" matches any one byte).
+//
+// Time is O(len(pattern) * len(s)): as in Redis, once the rest of the pattern
+// after a '*' has failed at every position of the rest of s, no earlier '*'
+// can make it match by taking a longer run, so the search stops there instead
+// of backtracking into the earlier stars (which is exponential on patterns
+// such as "a*a*a*a*b").
 func Match(pattern, s string) bool {
-	return match(pattern, s, 0)
+	if pattern == "*" {
+		return true
+	}
+	var giveUp bool
+	return matchFrom(pattern, s, &giveUp, 0)
 }
 
-func match(p, s string, depth int) bool {
-	if depth > 1000 { // bound the recursion a hostile pattern could cause
+// maxMatchNesting bounds the '*' recursion as Redis does: a match that needs
+// to descend through more than this many '*' runs fails.
+const maxMatchNesting = 1000
+
+// matchFrom is stringmatchlen_impl. C reads the pattern's terminating NUL where
+// the Go code checks the length; no decision depends on anything else past
+// the end.
+func matchFrom(p, s string, giveUp *bool, nesting int) bool {
+	if nesting > maxMatchNesting {
 		return false
 	}
-	for len(p) > 0 {
+	for len(p) > 0 && len(s) > 0 {
 		switch p[0] {
 		case '*':
 			for len(p) > 1 && p[1] == '*' {
@@ -22,21 +43,21 @@ func match(p, s string, depth int) bool {
 			if len(p) == 1 {
 				return true
 			}
-			for i := 0; i <= len(s); i++ {
-				if match(p[1:], s[i:], depth+1) {
+			for ; len(s) > 0; s = s[1:] {
+				if matchFrom(p[1:], s, giveUp, nesting+1) {
 					return true
 				}
+				if *giveUp {
+					return false
+				}
 			}
+			// The rest of the pattern matches no suffix of s, so no earlier
+			// '*' taking a longer run can help either.
+			*giveUp = true
 			return false
 		case '?':
-			if len(s) == 0 {
-				return false
-			}
 			s = s[1:]
 		case '[':
-			if len(s) == 0 {
-				return false
-			}
 			p = p[1:]
 			not := len(p) > 0 && p[0] == '^'
 			if not {
@@ -44,15 +65,17 @@ func match(p, s string, depth int) bool {
 			}
 			hit := false
 			for {
-				if len(p) == 0 {
-					break // unterminated class: Redis treats the end as ']'
-				}
-				if p[0] == '\\' && len(p) >= 2 {
+				if len(p) >= 2 && p[0] == '\\' {
 					p = p[1:]
 					if p[0] == s[0] {
 						hit = true
 					}
-				} else if p[0] == ']' {
+				} else if len(p) > 0 && p[0] == ']' {
+					break
+				} else if len(p) == 0 {
+					// Unterminated class: it ends at the end of the pattern.
+					// Redis steps back one byte so that the step below lands
+					// on the end again.
 					break
 				} else if len(p) >= 3 && p[1] == '-' {
 					lo, hi := p[0], p[2]
@@ -76,7 +99,7 @@ func match(p, s string, depth int) bool {
 			}
 			s = s[1:]
 			if len(p) == 0 {
-				return len(s) == 0
+				continue // the unterminated class consumed the pattern
 			}
 		case '\\':
 			if len(p) >= 2 {
@@ -84,12 +107,18 @@ func match(p, s string, depth int) bool {
 			}
 			fallthrough
 		default:
-			if len(s) == 0 || p[0] != s[0] {
+			if p[0] != s[0] {
 				return false
 			}
 			s = s[1:]
 		}
 		p = p[1:]
+		if len(s) == 0 {
+			for len(p) > 0 && p[0] == '*' {
+				p = p[1:]
+			}
+			break
+		}
 	}
-	return len(s) == 0
+	return len(p) == 0 && len(s) == 0
 }

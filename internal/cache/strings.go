@@ -1,7 +1,9 @@
 package cache
 
 import (
+	"bytes"
 	"math"
+	"math/big"
 	"strconv"
 	"strings"
 
@@ -46,31 +48,54 @@ func (c *Cache) IncrBy(key string, delta int64) (int64, error) {
 
 // IncrByFloat adds delta to the float stored at key and returns the new
 // value formatted as Redis formats it.
+//
+// Redis adds in C long double (x87 extended precision, a 64-bit mantissa) and
+// prints the sum with "%.17Lf", trimming trailing zeros, so 0.1 + 0.2 gives
+// "0.3" where float64 arithmetic gives "0.30000000000000004". The sum is
+// computed the same way here, in a 64-bit-mantissa big.Float: the stored value
+// is parsed from its text as strtold parses it, and delta from its shortest
+// decimal form, which is the text the client sent unless that had more than 17
+// significant digits.
 func (c *Cache) IncrByFloat(key string, delta float64) ([]byte, error) {
 	if err := c.CheckKey(key); err != nil {
 		return nil, err
+	}
+	if math.IsNaN(delta) || math.IsInf(delta, 0) {
+		return nil, ErrNaN
 	}
 	now := c.now()
 	var out []byte
 	var err error
 	c.l1.Compute(key, func(old Entry, found bool) (Entry, Op) {
-		cur := 0.0
+		cur := new(big.Float).SetPrec(longDoublePrec)
 		if found {
-			cur, err = ParseFloat(old.Value)
+			var f float64
+			f, err = ParseFloat(old.Value)
 			if err != nil {
 				return old, Keep
 			}
+			if math.IsInf(f, 0) {
+				err = ErrNaN
+				return old, Keep
+			}
+			if _, _, perr := cur.Parse(string(old.Value), 0); perr != nil {
+				cur.SetFloat64(f)
+			}
 		}
-		f := cur + delta
-		if math.IsNaN(f) || math.IsInf(f, 0) {
-			err = ErrNaN
-			return old, Keep
+		d := new(big.Float).SetPrec(longDoublePrec)
+		if _, _, perr := d.Parse(strconv.FormatFloat(delta, 'g', -1, 64), 10); perr != nil {
+			d.SetFloat64(delta)
 		}
-		out = FormatFloat(f)
+		cur.Add(cur, d)
+		out = trimFloat(cur.Append(make([]byte, 0, 24), 'f', 17))
 		return Entry{Value: out, ExpireAt: old.ExpireAt, StoredAt: now}, Write
 	})
 	return out, err
 }
+
+// longDoublePrec is the mantissa precision of C's long double on x86-64,
+// which Redis's INCRBYFLOAT computes in.
+const longDoublePrec = 64
 
 // Append appends value to key's value (creating it) and returns the new
 // length. It grows the slice in place when capacity allows; see Entry.
@@ -108,6 +133,11 @@ func (c *Cache) Append(key string, value []byte) (int, error) {
 func (c *Cache) SetRange(key string, offset int, value []byte) (int, error) {
 	if err := c.CheckKey(key); err != nil {
 		return 0, err
+	}
+	if offset < 0 || offset > math.MaxInt-len(value) {
+		// Front ends reject a negative offset first ("offset is out of
+		// range"); this only keeps offset+len(value) from overflowing.
+		return 0, ErrValueTooLarge
 	}
 	now := c.now()
 	var n int
@@ -177,10 +207,13 @@ func ParseInt(b []byte) (int64, error) {
 	return int64(n), nil
 }
 
-// ParseFloat parses a Redis float: no surrounding spaces, no NaN.
+// ParseFloat parses a Redis float as strtold does: decimal or hexadecimal
+// ("0x1p3", "0x10"), "inf" and "infinity" in any case, no surrounding spaces,
+// no '_' (which strconv accepts between digits), no NaN. Unlike Redis, whose
+// long double reaches 1e4932, a value beyond the float64 range is refused.
 func ParseFloat(b []byte) (float64, error) {
 	s := string(b)
-	if s == "" || strings.TrimSpace(s) != s {
+	if s == "" || strings.TrimSpace(s) != s || strings.IndexByte(s, '_') >= 0 {
 		return 0, ErrNotFloat
 	}
 	switch strings.ToLower(s) {
@@ -189,6 +222,9 @@ func ParseFloat(b []byte) (float64, error) {
 	case "-inf", "-infinity":
 		return math.Inf(-1), nil
 	}
+	if isHexMantissa(s) {
+		s += "p0" // strtold makes the binary exponent optional, strconv does not
+	}
 	f, err := strconv.ParseFloat(s, 64)
 	if err != nil || math.IsNaN(f) {
 		return 0, ErrNotFloat
@@ -196,12 +232,34 @@ func ParseFloat(b []byte) (float64, error) {
 	return f, nil
 }
 
-// FormatFloat formats f as Redis's INCRBYFLOAT does: plain decimal notation
-// with up to 17 significant digits and no trailing zeros.
+// FormatFloat formats f as Redis's INCRBYFLOAT prints a value: plain decimal
+// notation, at most 17 digits after the point, no trailing zeros, and "0" for
+// negative zero. It prints the shortest text that reads back as f, rounded to
+// 17 decimals where that is longer (Redis prints 1e-20 as "0"). IncrByFloat
+// does not use it: see there for why its sums need more precision.
 func FormatFloat(f float64) []byte {
 	b := strconv.AppendFloat(nil, f, 'f', -1, 64)
-	if len(b) > 0 && strings.ContainsRune(string(b), '.') {
-		b = []byte(strings.TrimRight(strings.TrimRight(string(b), "0"), "."))
+	if i := bytes.IndexByte(b, '.'); i >= 0 && len(b)-i-1 > 17 {
+		b = strconv.AppendFloat(b[:0], f, 'f', 17, 64)
+	}
+	return trimFloat(b)
+}
+
+// trimFloat removes the trailing zeros after a decimal point, and the point
+// if nothing follows it, and turns "-0" into "0", as Redis's ld2string does.
+func trimFloat(b []byte) []byte {
+	if bytes.IndexByte(b, '.') >= 0 {
+		b = bytes.TrimRight(b, "0")
+		b = bytes.TrimSuffix(b, []byte("."))
+	}
+	if len(b) == 2 && b[0] == '-' && b[1] == '0' {
+		b = b[1:]
 	}
 	return b
+}
+
+// isHexMantissa reports whether s is hexadecimal without a 'p' exponent.
+func isHexMantissa(s string) bool {
+	s = strings.TrimLeft(s, "+-")
+	return len(s) > 2 && s[0] == '0' && (s[1] == 'x' || s[1] == 'X') && !strings.ContainsAny(s, "pP")
 }
