@@ -1,0 +1,58 @@
+package resp
+
+import (
+	"errors"
+	"log/slog"
+
+	"github.com/strata-cache/strata/internal/cache"
+)
+
+// Error replies used in several places, worded as Redis 7 words them.
+const (
+	errSyntax     = "ERR syntax error"
+	errNotInteger = "ERR value is not an integer or out of range"
+	errNotFloat   = "ERR value is not a valid float"
+	errDBIndex    = "ERR DB index is out of range"
+)
+
+// errorReplies maps the key space's errors to RESP error replies. It is the
+// one place where cache errors meet the wire; wording follows Redis where
+// Redis has the error, and names strata's configuration where the limit is
+// strata's.
+var errorReplies = []struct {
+	err   error
+	reply string
+}{
+	{cache.ErrNotInteger, errNotInteger},
+	{cache.ErrNotFloat, errNotFloat},
+	{cache.ErrOverflow, "ERR increment or decrement would overflow"},
+	{cache.ErrNaN, "ERR increment would produce NaN or Infinity"},
+	{cache.ErrNoSuchKey, "ERR no such key"},
+	{cache.ErrKeyTooLarge, "ERR key exceeds the maximum key size (cache.max_key_size)"},
+	{cache.ErrValueTooLarge, "ERR string exceeds maximum allowed size (cache.max_value_size)"},
+	{cache.ErrValueTooLargeForMemory, "ERR value is larger than the memory bound (cache.max_memory)"},
+}
+
+// errorReply returns the RESP error reply for err. An error the table does
+// not know is a bug: it is logged and answered "ERR internal error".
+func errorReply(c *conn, err error) string {
+	for _, e := range errorReplies {
+		if errors.Is(err, e.err) {
+			return e.reply
+		}
+	}
+	if errors.Is(err, cache.ErrInvalidExpire) && c.cur != nil {
+		return invalidExpire(c.cur.name)
+	}
+	name := ""
+	if c.cur != nil {
+		name = c.cur.name
+	}
+	c.s.log.Error("resp: unexpected error from the key space", slog.String("command", name), slog.Any("error", err))
+	return "ERR internal error"
+}
+
+// invalidExpire is Redis's error for an out-of-range expiry.
+func invalidExpire(cmd string) string {
+	return "ERR invalid expire time in '" + cmd + "' command"
+}
