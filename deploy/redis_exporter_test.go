@@ -157,13 +157,7 @@ func TestRedisExporterScrapesStrata(t *testing.T) {
 // exporter logs them once and carries on, and every metric above is still
 // reported. Remove an entry when the RESP front end implements the command,
 // so that its return is caught.
-var knownExporterGaps = map[string]string{
-	// redis_exporter 1.45 sends LATENCY LATEST on every scrape for
-	// redis_latency_spike_*; strata answers "ERR unknown command 'LATENCY'
-	// ... (not supported by strata)". Redis answers an empty array when it
-	// has no latency events.
-	"cmd LATENCY LATEST, err: ERR unknown command 'LATENCY'": "LATENCY not implemented by the RESP front end",
-}
+var knownExporterGaps = map[string]string{}
 
 // knownExporterGap returns the reason line is tolerated, or "".
 func knownExporterGap(line string) string {
