@@ -31,6 +31,8 @@ import (
 	"net"
 	"strconv"
 	"time"
+
+	"github.com/strata-cache/strata/internal/resource"
 )
 
 // Config is the whole configuration of a strata node. The zero value is not
@@ -48,6 +50,17 @@ type Config struct {
 	Log LogConfig `koanf:"log" yaml:"log"`
 	// Shutdown configures graceful shutdown on SIGTERM/SIGINT.
 	Shutdown ShutdownConfig `koanf:"shutdown" yaml:"shutdown"`
+	// Gateway configures authentication, scopes, per-key rate limits and
+	// trusted proxies, on both front ends.
+	Gateway GatewayConfig `koanf:"gateway" yaml:"gateway"`
+	// TLS configures TLS on both listeners.
+	TLS TLSConfig `koanf:"tls" yaml:"tls"`
+	// Postgres configures the database resources load from.
+	Postgres PostgresConfig `koanf:"postgres" yaml:"postgres"`
+	// Resources declares resource keys by name (see resource.Spec): keys
+	// that read through to PostgreSQL. Each is decoded onto
+	// resource.DefaultSpec. Default none: embedded mode, no database.
+	Resources map[string]resource.Spec `koanf:"resources" yaml:"resources"`
 }
 
 // RESPConfig configures the RESP (Redis protocol) listener. The limits
@@ -68,6 +81,18 @@ type RESPConfig struct {
 	// IdleTimeout closes a client connection idle for this long, like Redis'
 	// timeout. Default 0, which means never.
 	IdleTimeout time.Duration `koanf:"idle_timeout" yaml:"idle_timeout"`
+	// WriteTimeout closes a client that does not accept its replies for
+	// this long (a client that stopped reading). Default 60s; 0 means
+	// never.
+	WriteTimeout time.Duration `koanf:"write_timeout" yaml:"write_timeout"`
+	// OutputLimit is the largest reply buffer one client may make the
+	// server build between writes, in bytes; a client over it is
+	// disconnected. Default 256MiB.
+	OutputLimit Bytes `koanf:"output_limit" yaml:"output_limit"`
+	// MaxClients bounds open RESP connections, like Redis' maxclients; one
+	// more is answered "-ERR max number of clients reached" and closed.
+	// Default 10000.
+	MaxClients int `koanf:"max_clients" yaml:"max_clients"`
 }
 
 // HTTPConfig configures the HTTP listener.
@@ -87,6 +112,20 @@ type HTTPConfig struct {
 	// IdleTimeout closes keep-alive connections idle for this long
 	// (http.Server.IdleTimeout). Default 120s; 0 means no limit.
 	IdleTimeout time.Duration `koanf:"idle_timeout" yaml:"idle_timeout"`
+	// ReadTimeout bounds the time to read a whole request, body included
+	// (http.Server.ReadTimeout), against clients that trickle a body.
+	// Default 60s; 0 means no limit.
+	ReadTimeout time.Duration `koanf:"read_timeout" yaml:"read_timeout"`
+	// WriteTimeout bounds the time from the end of the request headers to
+	// the end of the response (http.Server.WriteTimeout), against clients
+	// that do not read. Default 60s; 0 means no limit.
+	WriteTimeout time.Duration `koanf:"write_timeout" yaml:"write_timeout"`
+	// MaxHeaderBytes bounds the request line and headers; more gets 431.
+	// Default 256KiB, room for a 64 KiB key percent-encoded.
+	MaxHeaderBytes Bytes `koanf:"max_header_bytes" yaml:"max_header_bytes"`
+	// MaxBatchKeys bounds the keys of one POST /v1/mget; more gets 413.
+	// Default 1000.
+	MaxBatchKeys int `koanf:"max_batch_keys" yaml:"max_batch_keys"`
 }
 
 // CacheConfig configures the in-process cache tier.
@@ -173,12 +212,19 @@ func Default() Config {
 			MaxMultibulkLen: 1024 * 1024,
 			MaxInlineLen:    64 * KiB,
 			IdleTimeout:     0,
+			WriteTimeout:    60 * time.Second,
+			OutputLimit:     256 * MiB,
+			MaxClients:      10000,
 		},
 		HTTP: HTTPConfig{
 			Addr:              "127.0.0.1:8080",
 			MaxBody:           64 * MiB,
 			ReadHeaderTimeout: 10 * time.Second,
 			IdleTimeout:       120 * time.Second,
+			ReadTimeout:       60 * time.Second,
+			WriteTimeout:      60 * time.Second,
+			MaxHeaderBytes:    256 * KiB,
+			MaxBatchKeys:      1000,
 		},
 		Cache: CacheConfig{
 			MaxMemory:    1 * GiB,
@@ -195,6 +241,10 @@ func Default() Config {
 		},
 		Shutdown: ShutdownConfig{
 			Timeout: 10 * time.Second,
+		},
+		Postgres: defaultPostgres(),
+		Gateway: GatewayConfig{
+			ProtectedMode: true,
 		},
 	}
 }
@@ -244,6 +294,7 @@ func (c Config) Validate() error {
 	}
 	positive(&p, "resp.max_inline_len", c.RESP.MaxInlineLen)
 	nonNegative(&p, "resp.idle_timeout", c.RESP.IdleTimeout)
+	c.validateLimits(&p)
 
 	checkAddr(&p, "http.addr", c.HTTP.Addr)
 	positive(&p, "http.max_body", c.HTTP.MaxBody)
@@ -272,6 +323,10 @@ func (c Config) Validate() error {
 
 	nonNegative(&p, "shutdown.timeout", c.Shutdown.Timeout)
 	nonNegative(&p, "shutdown.drain_delay", c.Shutdown.DrainDelay)
+
+	c.Gateway.validate(&p)
+	c.TLS.validate(&p)
+	c.validatePostgres(&p)
 
 	return errors.Join(p...)
 }

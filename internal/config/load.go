@@ -19,15 +19,22 @@ import (
 	"github.com/knadh/koanf/providers/posflag"
 	"github.com/knadh/koanf/v2"
 	"github.com/spf13/pflag"
+
+	"github.com/strata-cache/strata/internal/resource"
 )
 
 // EnvPrefix starts the name of every environment variable Load reads.
 const EnvPrefix = "STRATA_"
 
 // EnvConfig names the YAML file to load when neither Load's path argument
-// nor --config gives one. It is the only STRATA_* variable that is not a
-// configuration key.
+// nor --config gives one. It and EnvBin are the only STRATA_* variables
+// that are not configuration keys.
 const EnvConfig = EnvPrefix + "CONFIG"
+
+// EnvBin is not configuration: the test suite and the bench scripts name
+// the strata binary with it, and pass their environment to the binary.
+// It is ignored rather than rejected as unknown.
+const EnvBin = EnvPrefix + "BIN"
 
 // FlagConfig is the name of the flag that names the YAML file.
 const FlagConfig = "config"
@@ -215,7 +222,11 @@ func load(name string, src []byte, environ []string, fs *pflag.FlagSet) (Config,
 			continue
 		}
 		if err := decode(k, f.key, root.FieldByIndex(f.index)); err != nil {
-			p = append(p, &FieldError{Key: f.key, Err: err})
+			if fe, ok := err.(*FieldError); ok {
+				p = append(p, fe) // already names a key inside the field
+			} else {
+				p = append(p, &FieldError{Key: f.key, Err: err})
+			}
 		}
 	}
 	if err := c.Validate(); err != nil {
@@ -345,7 +356,7 @@ func fromEnv(p *problems, environ []string, fields []field) (map[string]any, err
 	out := map[string]any{}
 	for _, kv := range environ {
 		name, val, ok := strings.Cut(kv, "=")
-		if !ok || !strings.HasPrefix(name, EnvPrefix) || name == EnvConfig {
+		if !ok || !strings.HasPrefix(name, EnvPrefix) || name == EnvConfig || name == EnvBin {
 			continue
 		}
 		key, ok := names[name]
@@ -367,61 +378,22 @@ func fromEnv(p *problems, environ []string, fields []field) (map[string]any, err
 }
 
 // decode sets dst, the field for key, from the merged value in k. Scalars
-// are converted here so that every message is written for an operator;
-// composite fields (maps, slices) go through koanf's mapstructure decoder.
+// and lists are converted here so that every message is written for an
+// operator and names the element at fault (gateway.keys[1].scopes); maps go
+// through koanf's mapstructure decoder.
 func decode(k *koanf.Koanf, key string, dst reflect.Value) error {
 	v := k.Get(key)
 	if v == nil {
 		return nil // "key:" with no value keeps the default
 	}
-	switch dst.Type() {
-	case reflect.TypeFor[Bytes]():
-		b, err := toBytes(v)
-		if err != nil {
-			return err
-		}
-		dst.SetUint(uint64(b))
-		return nil
-	case reflect.TypeFor[time.Duration]():
-		d, err := toDuration(v)
-		if err != nil {
-			return err
-		}
-		dst.SetInt(int64(d))
-		return nil
+	if dst.Type() == reflect.TypeFor[map[string]resource.Spec]() {
+		return decodeResources(key, v, dst)
 	}
-	switch dst.Kind() {
-	case reflect.String:
-		s, ok := v.(string)
-		if !ok {
-			return fmt.Errorf("want a string, got %s", describe(v))
-		}
-		dst.SetString(s)
-		return nil
-	case reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64:
-		n, err := toInt(v)
-		if err != nil {
-			return err
-		}
-		if dst.OverflowInt(n) {
-			return fmt.Errorf("%d is out of range", n)
-		}
-		dst.SetInt(n)
-		return nil
-	case reflect.Bool:
-		switch b := v.(type) {
-		case bool:
-			dst.SetBool(b)
-			return nil
-		case string:
-			pb, err := strconv.ParseBool(b)
-			if err != nil {
-				return fmt.Errorf("want true or false, got %q", b)
-			}
-			dst.SetBool(pb)
-			return nil
-		}
-		return fmt.Errorf("want true or false, got %s", describe(v))
+	if dst.Kind() == reflect.Slice {
+		return decodeSlice(key, v, dst)
+	}
+	if ok, err := decodeScalar(v, dst); ok {
+		return err
 	}
 	return k.UnmarshalWithConf(key, dst.Addr().Interface(), koanf.UnmarshalConf{
 		DecoderConfig: &mapstructure.DecoderConfig{
@@ -433,6 +405,189 @@ func decode(k *koanf.Koanf, key string, dst reflect.Value) error {
 			TagName:     "koanf",
 		},
 	})
+}
+
+// decodeScalar sets dst from v if dst is a scalar (string, number, bool,
+// Bytes, duration) and reports whether it was one.
+func decodeScalar(v any, dst reflect.Value) (bool, error) {
+	switch dst.Type() {
+	case reflect.TypeFor[Bytes]():
+		b, err := toBytes(v)
+		if err != nil {
+			return true, err
+		}
+		dst.SetUint(uint64(b))
+		return true, nil
+	case reflect.TypeFor[time.Duration]():
+		d, err := toDuration(v)
+		if err != nil {
+			return true, err
+		}
+		dst.SetInt(int64(d))
+		return true, nil
+	}
+	switch dst.Kind() {
+	case reflect.String:
+		s, ok := v.(string)
+		if !ok {
+			return true, fmt.Errorf("want a string, got %s", describe(v))
+		}
+		dst.SetString(s)
+		return true, nil
+	case reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64:
+		n, err := toInt(v)
+		if err != nil {
+			return true, err
+		}
+		if dst.OverflowInt(n) {
+			return true, fmt.Errorf("%d is out of range", n)
+		}
+		dst.SetInt(n)
+		return true, nil
+	case reflect.Bool:
+		switch b := v.(type) {
+		case bool:
+			dst.SetBool(b)
+			return true, nil
+		case string:
+			pb, err := strconv.ParseBool(b)
+			if err != nil {
+				return true, fmt.Errorf("want true or false, got %q", b)
+			}
+			dst.SetBool(pb)
+			return true, nil
+		}
+		return true, fmt.Errorf("want true or false, got %s", describe(v))
+	case reflect.Float32, reflect.Float64:
+		x, err := toFloat(v)
+		if err != nil {
+			return true, err
+		}
+		dst.SetFloat(x)
+		return true, nil
+	}
+	return false, nil
+}
+
+// decodeSlice sets dst, a slice field at key, from v: a YAML list, or for a
+// list of strings from the environment or a flag, a comma-separated string.
+// Each element is decoded like a field of its own, so problems name it, as
+// in "gateway.keys[1].rate". An empty list leaves the field nil, so that a
+// Config marshalled to YAML loads back equal.
+func decodeSlice(key string, v any, dst reflect.Value) error {
+	et := dst.Type().Elem()
+	var items []any
+	switch x := v.(type) {
+	case []any:
+		items = x
+	case string:
+		if et.Kind() != reflect.String {
+			return fmt.Errorf("want a list, got %s; it can only be set in the configuration file", describe(v))
+		}
+		for _, part := range strings.Split(x, ",") {
+			if part = strings.TrimSpace(part); part != "" {
+				items = append(items, part)
+			}
+		}
+	default:
+		return fmt.Errorf("want a list, got %s", describe(v))
+	}
+	if len(items) == 0 {
+		dst.SetZero()
+		return nil
+	}
+	out := reflect.MakeSlice(dst.Type(), len(items), len(items))
+	for i, item := range items {
+		ekey := fmt.Sprintf("%s[%d]", key, i)
+		if item == nil {
+			return &FieldError{Key: ekey, Err: errors.New("must not be empty")}
+		}
+		if et.Kind() == reflect.Struct {
+			if err := decodeStruct(ekey, item, out.Index(i)); err != nil {
+				return err
+			}
+			continue
+		}
+		ok, err := decodeScalar(item, out.Index(i))
+		if !ok {
+			err = fmt.Errorf("lists of %s are not supported", et)
+		}
+		if err != nil {
+			return &FieldError{Key: ekey, Err: err}
+		}
+	}
+	dst.Set(out)
+	return nil
+}
+
+// decodeStruct sets dst, a struct that is one element of a list at key,
+// from v, a YAML mapping whose keys are dst's koanf tags. Unknown keys are
+// errors, as they are at the top level. It returns a *FieldError naming
+// the first problem's key.
+func decodeStruct(key string, v any, dst reflect.Value) error {
+	m, ok := v.(map[string]any)
+	if !ok {
+		return &FieldError{Key: key, Err: fmt.Errorf("want a mapping, got %s", describe(v))}
+	}
+	t := dst.Type()
+	byName := make(map[string]int, t.NumField())
+	for i := range t.NumField() {
+		if name := t.Field(i).Tag.Get("koanf"); name != "" && name != "-" {
+			byName[name] = i
+		}
+	}
+	for _, name := range slices.Sorted(maps.Keys(m)) {
+		fkey := key + delim + name
+		i, ok := byName[name]
+		if !ok {
+			if near := nearestName(name, slices.Collect(maps.Keys(byName))); near != "" {
+				return &FieldError{Key: fkey, Err: fmt.Errorf("unknown key (did you mean %s?)", near)}
+			}
+			return &FieldError{Key: fkey, Err: errors.New("unknown key")}
+		}
+		val := m[name]
+		if val == nil {
+			continue // "name:" with no value keeps the zero value
+		}
+		f := dst.Field(i)
+		var err error
+		if f.Kind() == reflect.Slice {
+			err = decodeSlice(fkey, val, f)
+		} else if ok, serr := decodeScalar(val, f); !ok {
+			err = fmt.Errorf("fields of type %s are not supported in lists", f.Type())
+		} else {
+			err = serr
+		}
+		if err != nil {
+			if _, nested := err.(*FieldError); nested {
+				return err
+			}
+			return &FieldError{Key: fkey, Err: err}
+		}
+	}
+	return nil
+}
+
+// toFloat accepts a number from YAML or a decimal string from the
+// environment or a flag.
+func toFloat(v any) (float64, error) {
+	switch x := v.(type) {
+	case int:
+		return float64(x), nil
+	case int64:
+		return float64(x), nil
+	case uint64:
+		return float64(x), nil
+	case float64:
+		return x, nil
+	case string:
+		f, err := strconv.ParseFloat(strings.TrimSpace(x), 64)
+		if err != nil {
+			return 0, fmt.Errorf("want a number, got %q", x)
+		}
+		return f, nil
+	}
+	return 0, fmt.Errorf("want a number, got %s", describe(v))
 }
 
 // toBytes accepts a size string ("512mb") or a non-negative whole number.
