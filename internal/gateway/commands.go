@@ -130,6 +130,7 @@ var commands = nameCommands(map[string]*cmdSpec{
 	"config":  {subs: map[string]Scope{"get": scA, "set": scA, "resetstat": scA, "rewrite": scA, "help": 0}},
 	"info":    {},
 	"slowlog": {subs: map[string]Scope{"get": scA, "len": scA, "reset": scA, "help": 0}},
+	"latency": {subs: map[string]Scope{"latest": scA, "history": scA, "histogram": scA, "reset": scA, "doctor": scA, "graph": scA, "help": 0}},
 	"memory": {subs: map[string]Scope{
 		"usage": scR, "stats": 0, "doctor": 0, "help": 0, "malloc-stats": 0, "purge": scA,
 	}},
