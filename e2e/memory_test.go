@@ -24,17 +24,15 @@ const (
 	memWritten = 128 << 20
 	// rssOverhead is what the process may use beyond memBound. The L1
 	// bound counts entries (keys, values, per-entry bookkeeping), not the
-	// Go runtime: with the default GOGC=100 the heap grows to about twice
-	// the live data before each collection, and on top come the runtime,
-	// goroutine stacks, connection buffers and the binary's text.
-	// Measured with Go 1.26 on 2 cores: 131-155 MiB after writing 128 MiB,
-	// and 159 MiB after 512 MiB (so it is bounded, not growing per write),
-	// i.e. about 2.4x the bound. bound*1.5 + 64MiB (160 MiB) would be
-	// flaky; 2*bound + 64MiB (192 MiB) is generous yet still fails for a
-	// tier that does not evict (the live data alone would then be the
-	// 128 MiB written, twice that with GC headroom) or that leaks per
-	// entry.
-	rssOverhead = memBound + 64<<20
+	// Go runtime. strata serve sets the Go memory limit to
+	// 1.5*max_memory + 64 MiB (160 MiB here) unless GOMEMLIMIT is set, so
+	// the collector keeps the heap's garbage within that; the limit also
+	// covers stacks and runtime metadata, but not the binary's text and
+	// other non-Go mappings, hence a further 16 MiB. Measured with Go 1.26
+	// on 2 cores: 140 MiB after writing 128 MiB. Without the limit it was
+	// 131-155 MiB (about 2.4x the bound), and a tier that did not evict
+	// would hold the 128 MiB written plus its garbage, well above this.
+	rssOverhead = memBound/2 + 64<<20 + 16<<20
 )
 
 // TestMemoryBound writes twice --max-memory over RESP and checks that the

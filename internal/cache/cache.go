@@ -12,7 +12,10 @@
 package cache
 
 import (
+	"math/rand/v2"
 	"time"
+
+	"github.com/strata-cache/strata/internal/resource"
 )
 
 // Clock returns the current time in Unix nanoseconds.
@@ -30,6 +33,17 @@ type Options struct {
 	// MaxValueSize bounds values in bytes, including values grown by APPEND
 	// and SETRANGE; 0 means no bound.
 	MaxValueSize int
+
+	// Resources are the resource declarations: keys that match one are read
+	// through Loader. Nil or empty: every key is plain (embedded mode).
+	Resources *resource.Set
+	// Loader loads resource keys from the origin. Required with Resources.
+	Loader Loader
+	// Metrics returns the metric series of a resource, called once per
+	// resource by New; nil counts nothing.
+	Metrics func(resource string) ResourceMetrics
+	// Rand returns a number in [0, 1) for TTL jitter; nil uses math/rand/v2.
+	Rand func() float64
 }
 
 // Cache is the key space. It is safe for concurrent use.
@@ -38,6 +52,7 @@ type Cache struct {
 	now          Clock
 	maxKeySize   int
 	maxValueSize int
+	rt           *readThrough // nil without resources
 
 	// Isolation serialises multi-key commands against everything else.
 	Isolation BigLock
@@ -54,6 +69,10 @@ func New(opts Options) *Cache {
 	if c.now == nil {
 		c.now = func() int64 { return time.Now().UnixNano() }
 	}
+	if opts.Rand == nil {
+		opts.Rand = rand.Float64
+	}
+	c.rt = newReadThrough(opts)
 	return c
 }
 
@@ -106,17 +125,25 @@ func (s Source) String() string {
 	return "miss"
 }
 
-// Get returns the live entry for key and where it was found. A miss returns
-// found == false.
+// Get returns the live entry for key and where it was found, from L1 only:
+// it never loads (Read does). A miss returns found == false; so does a
+// cached "no row" of a resource key.
 func (c *Cache) Get(key string) (e Entry, src Source, found bool) {
-	if e, ok := c.l1.Get(key); ok {
+	if e, ok := c.l1.Get(key); ok && usable(e) {
 		return e, SourceL1, true
 	}
 	return Entry{}, SourceNone, false
 }
 
-// Peek returns the live entry for key without counting a hit or a miss.
-func (c *Cache) Peek(key string) (Entry, bool) { return c.l1.Peek(key) }
+// Peek returns the live entry for key without counting a hit or a miss. A
+// cached "no row" of a resource key is not an entry.
+func (c *Cache) Peek(key string) (Entry, bool) {
+	e, ok := c.l1.Peek(key)
+	if !ok || !usable(e) {
+		return Entry{}, false
+	}
+	return e, true
+}
 
 // SetMode selects a conditional write.
 type SetMode uint8

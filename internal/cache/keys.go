@@ -73,13 +73,13 @@ func (c *Cache) MSetNX(pairs [][]byte) (bool, error) {
 
 // Touch reports whether key exists, counting an access for eviction.
 func (c *Cache) Touch(key string) bool {
-	_, ok := c.l1.Get(key)
+	_, _, ok := c.Get(key)
 	return ok
 }
 
 // Exists reports whether key exists, without counting an access.
 func (c *Cache) Exists(key string) bool {
-	_, ok := c.l1.Peek(key)
+	_, ok := c.Peek(key)
 	return ok
 }
 
@@ -96,7 +96,7 @@ func (c *Cache) Scan(cursor uint64, pattern string, count int, dst []string) ([]
 		if pattern != "" && !Match(pattern, k) {
 			continue
 		}
-		if _, ok := c.l1.Peek(k); ok {
+		if _, ok := c.Peek(k); ok {
 			kept = append(kept, k)
 		}
 	}
@@ -108,7 +108,7 @@ func (c *Cache) Keys(pattern string) []string {
 	var out []string
 	c.l1.Each(func(k string) bool {
 		if Match(pattern, k) {
-			if _, ok := c.l1.Peek(k); ok {
+			if _, ok := c.Peek(k); ok {
 				out = append(out, k)
 			}
 		}
@@ -123,8 +123,14 @@ func (c *Cache) RandomKey() (string, bool) { return c.l1.RandomKey() }
 // Len returns the number of keys (DBSIZE).
 func (c *Cache) Len() int { return c.l1.Len() }
 
-// Flush removes every key. Hold Isolation exclusively.
-func (c *Cache) Flush() { c.l1.Flush() }
+// Flush removes every key. Hold Isolation exclusively. Resource loads in
+// flight are fenced off: none of them stores its result afterwards.
+func (c *Cache) Flush() {
+	if c.rt != nil {
+		c.rt.bumpAll()
+	}
+	c.l1.Flush()
+}
 
 // MemoryUsage returns the bytes key is accounted for, and whether it exists.
 func (c *Cache) MemoryUsage(key string) (uint64, bool) {

@@ -2,6 +2,8 @@ package cache
 
 import (
 	"bytes"
+	"errors"
+	"fmt"
 	"math"
 	"math/big"
 	"strconv"
@@ -70,7 +72,13 @@ func (c *Cache) IncrByFloat(key string, delta float64) ([]byte, error) {
 		cur := new(big.Float).SetPrec(longDoublePrec)
 		if found {
 			var f float64
-			f, err = ParseFloat(old.Value)
+			f, err = parseFloat(old.Value)
+			if errors.Is(err, strconv.ErrRange) {
+				// Beyond float64 but within C's long double, as Redis
+				// stores after adding near 1e308: the big parse below
+				// reads it.
+				f, err = 0, nil
+			}
 			if err != nil {
 				return old, Keep
 			}
@@ -81,12 +89,20 @@ func (c *Cache) IncrByFloat(key string, delta float64) ([]byte, error) {
 			if _, _, perr := cur.Parse(string(old.Value), 0); perr != nil {
 				cur.SetFloat64(f)
 			}
+			if cur.MantExp(nil) > longDoubleMaxExp {
+				err = ErrNotFloat // beyond long double: strtold overflows
+				return old, Keep
+			}
 		}
 		d := new(big.Float).SetPrec(longDoublePrec)
 		if _, _, perr := d.Parse(strconv.FormatFloat(delta, 'g', -1, 64), 10); perr != nil {
 			d.SetFloat64(delta)
 		}
 		cur.Add(cur, d)
+		if cur.MantExp(nil) > longDoubleMaxExp {
+			err = ErrNaN // the long double sum is infinite
+			return old, Keep
+		}
 		out = trimFloat(cur.Append(make([]byte, 0, 24), 'f', 17))
 		return Entry{Value: out, ExpireAt: old.ExpireAt, StoredAt: now}, Write
 	})
@@ -96,6 +112,10 @@ func (c *Cache) IncrByFloat(key string, delta float64) ([]byte, error) {
 // longDoublePrec is the mantissa precision of C's long double on x86-64,
 // which Redis's INCRBYFLOAT computes in.
 const longDoublePrec = 64
+
+// longDoubleMaxExp is the binary exponent (mantissa in [0.5, 1), as
+// big.Float.MantExp reports it) of the largest finite long double.
+const longDoubleMaxExp = 16384
 
 // Append appends value to key's value (creating it) and returns the new
 // length. It grows the slice in place when capacity allows; see Entry.
@@ -212,6 +232,16 @@ func ParseInt(b []byte) (int64, error) {
 // no '_' (which strconv accepts between digits), no NaN. Unlike Redis, whose
 // long double reaches 1e4932, a value beyond the float64 range is refused.
 func ParseFloat(b []byte) (float64, error) {
+	f, err := parseFloat(b)
+	if err != nil {
+		return 0, ErrNotFloat
+	}
+	return f, nil
+}
+
+// parseFloat is ParseFloat that reports a value beyond float64's range as
+// an error wrapping strconv.ErrRange.
+func parseFloat(b []byte) (float64, error) {
 	s := string(b)
 	if s == "" || strings.TrimSpace(s) != s || strings.IndexByte(s, '_') >= 0 {
 		return 0, ErrNotFloat
@@ -226,6 +256,12 @@ func ParseFloat(b []byte) (float64, error) {
 		s += "p0" // strtold makes the binary exponent optional, strconv does not
 	}
 	f, err := strconv.ParseFloat(s, 64)
+	if errors.Is(err, strconv.ErrRange) && !math.IsInf(f, 0) {
+		return f, nil // underflow to 0 or a denormal: strtold accepts it too
+	}
+	if errors.Is(err, strconv.ErrRange) {
+		return 0, fmt.Errorf("%w: %w", ErrNotFloat, strconv.ErrRange)
+	}
 	if err != nil || math.IsNaN(f) {
 		return 0, ErrNotFloat
 	}

@@ -8,8 +8,11 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"os"
 	"os/signal"
+	"runtime/debug"
+	"strings"
 	"syscall"
 
 	"github.com/spf13/cobra"
@@ -67,6 +70,8 @@ func newRoot(environ []string, stdin io.Reader, stdout, stderr io.Writer) *cobra
 		newServe(environ, stdout),
 		newConfigCmd(environ, stdout),
 		newVersion(stdout),
+		newBenchCmd(stdout, stderr),
+		newKeysCmd(stdout),
 	)
 	root.AddCommand(newClientCmds(stdout)...)
 	return root
@@ -87,6 +92,10 @@ then the --config YAML file, then defaults.`,
 				return &exitError{code: 2, err: err}
 			}
 			log := telemetry.NewLogger(stdout, cfg.Log.SlogLevel(), cfg.Log.Format)
+			if limit, set := memoryLimit(environ, uint64(cfg.Cache.MaxMemory)); set {
+				log.Info("Go memory limit set from cache.max_memory (set GOMEMLIMIT to override)",
+					"go.memory_limit", config.Bytes(limit).String())
+			}
 			n, err := node.New(cfg, log)
 			if err != nil {
 				return err
@@ -96,6 +105,12 @@ then the --config YAML file, then defaults.`,
 			}
 			ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 			defer stop()
+			// SIGHUP reloads the TLS certificate; the node owns the
+			// goroutine and stops it when it shuts down.
+			hup := make(chan os.Signal, 1)
+			signal.Notify(hup, syscall.SIGHUP)
+			defer signal.Stop(hup)
+			n.ReloadOn(hup)
 			return n.Run(ctx)
 		},
 	}
@@ -130,4 +145,27 @@ func newVersion(stdout io.Writer) *cobra.Command {
 			fmt.Fprintln(stdout, "strata", telemetry.BuildVersion())
 		},
 	}
+}
+
+// memoryLimit sets the Go runtime's soft memory limit from the L1 bound
+// unless GOMEMLIMIT is in the environment, and reports the limit it set.
+//
+// Without a limit the garbage collector lets the heap grow to twice the live
+// data (GOGC=100), so a node bounded at 1 GiB of cache would use over 2 GiB.
+// The limit makes the collector work harder as the heap approaches it. It
+// allows the accounted bound, a half for garbage from values being replaced
+// and for the heap's own rounding, and 64 MiB for connection buffers and the
+// runtime. docs/operations.md explains the sizing.
+func memoryLimit(environ []string, maxMemory uint64) (uint64, bool) {
+	for _, kv := range environ {
+		if strings.HasPrefix(kv, "GOMEMLIMIT=") {
+			return 0, false
+		}
+	}
+	limit := maxMemory + maxMemory/2 + 64<<20
+	if limit > math.MaxInt64 {
+		return 0, false
+	}
+	debug.SetMemoryLimit(int64(limit))
+	return limit, true
 }

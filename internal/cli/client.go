@@ -135,5 +135,5 @@ func newClientCmds(stdout io.Writer) []*cobra.Command {
 			return enc.Encode(v)
 		},
 	})
-	return []*cobra.Command{get, set, del, stats}
+	return []*cobra.Command{get, set, del, stats, newExplainCmd(stdout)}
 }

@@ -7,6 +7,7 @@ package node
 import (
 	"context"
 	"crypto/rand"
+	"crypto/tls"
 	"encoding/hex"
 	"errors"
 	"fmt"
@@ -17,14 +18,17 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/maypok86/otter/v2"
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/strata-cache/strata/internal/cache"
 	"github.com/strata-cache/strata/internal/config"
+	"github.com/strata-cache/strata/internal/gateway"
 	"github.com/strata-cache/strata/internal/server/httpapi"
 	"github.com/strata-cache/strata/internal/server/resp"
 	"github.com/strata-cache/strata/internal/server/resp/wire"
 	"github.com/strata-cache/strata/internal/slowlog"
+	"github.com/strata-cache/strata/internal/source/postgres"
 	"github.com/strata-cache/strata/internal/telemetry"
 	"github.com/strata-cache/strata/internal/tier/local"
 )
@@ -35,7 +39,9 @@ type Node struct {
 	log     *slog.Logger
 	reg     *prometheus.Registry
 	metrics *telemetry.Metrics
+	clock   *otter.CoarseClock
 	l1      *local.Tier
+	src     *postgres.Source // nil without resources
 	cache   *cache.Cache
 	slow    *slowlog.Log
 	resp    *resp.Server
@@ -52,6 +58,13 @@ type Node struct {
 	serveErr  chan error
 	closeOnce sync.Once
 	closeErr  error
+
+	// The gateway (gateway.go): keys, scopes and rate limits for both
+	// front ends, and the TLS certificate, reloaded by Reload.
+	gw         *gateway.Gateway
+	certs      *gateway.CertReloader // nil without TLS
+	tlsConfig  *tls.Config           // nil without TLS
+	reloadStop chan struct{}
 }
 
 // New builds a node from cfg. It binds nothing; call Start.
@@ -60,17 +73,39 @@ func New(cfg config.Config, log *slog.Logger) (*Node, error) {
 		return nil, err
 	}
 	n := &Node{cfg: cfg, log: log, started: time.Now(), runID: newRunID(), serveErr: make(chan error, 2)}
+	if err := n.initGateway(); err != nil {
+		return nil, err
+	}
 	n.reg = telemetry.NewRegistry()
 	n.metrics = telemetry.NewMetrics(n.reg)
-	n.l1 = local.New(local.Config{MaxBytes: uint64(cfg.Cache.MaxMemory)})
+	// Every cache operation reads the clock for expiry. On virtual machines
+	// a precise read costs 100+ ns; a clock that ticks every millisecond
+	// costs an atomic load, and Redis itself caches the time per command
+	// batch, so expiry keeps the same millisecond resolution.
+	n.clock = otter.NewCoarseClock(time.Millisecond)
+	n.l1 = local.New(local.Config{MaxBytes: uint64(cfg.Cache.MaxMemory), Clock: n.clock})
 	if err := n.metrics.RegisterTier(n.reg, "L1", n.tierStats); err != nil {
 		return nil, fmt.Errorf("strata: registering L1 metrics: %w", err)
 	}
-	n.cache = cache.New(cache.Options{
+	set, src, err := openResources(cfg, log)
+	if err != nil {
+		n.l1.Close()
+		n.clock.Stop()
+		return nil, err
+	}
+	n.src = src
+	copts := cache.Options{
 		L1:           n.l1,
+		Clock:        n.clock.NowNano,
 		MaxKeySize:   int(cfg.Cache.MaxKeySize),
 		MaxValueSize: int(cfg.Cache.MaxValueSize),
-	})
+		Resources:    set,
+	}
+	if src != nil {
+		copts.Loader = pgLoader{src}
+		copts.Metrics = resourceMetrics(telemetry.NewResourceMetrics(n.reg))
+	}
+	n.cache = cache.New(copts)
 	n.slow = slowlog.New(cfg.Slowlog.LogSlowerThan, cfg.Slowlog.MaxLen)
 	n.resp = resp.New(resp.Options{
 		Cache:   n.cache,
@@ -84,6 +119,11 @@ func New(cfg config.Config, log *slog.Logger) (*Node, error) {
 		IdleTimeout: cfg.RESP.IdleTimeout,
 		SlowLog:     n.slow,
 		Info:        n.info,
+
+		Gateway:      n.gw,
+		WriteTimeout: cfg.RESP.WriteTimeout,
+		OutputLimit:  int(cfg.RESP.OutputLimit),
+		MaxClients:   cfg.RESP.MaxClients,
 	})
 	n.api = httpapi.New(httpapi.Options{
 		Cache:    n.cache,
@@ -93,11 +133,17 @@ func New(cfg config.Config, log *slog.Logger) (*Node, error) {
 		Ready:    n.readiness,
 		Stats:    func() any { return n.Stats() },
 		MaxBody:  int64(cfg.HTTP.MaxBody),
+
+		Gateway:      n.gw,
+		MaxBatchKeys: cfg.HTTP.MaxBatchKeys,
 	})
 	n.http = httpapi.NewServer(n.api, httpapi.ServerOptions{
 		ReadHeaderTimeout: cfg.HTTP.ReadHeaderTimeout,
 		IdleTimeout:       cfg.HTTP.IdleTimeout,
 		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
+		ReadTimeout:       cfg.HTTP.ReadTimeout,
+		WriteTimeout:      cfg.HTTP.WriteTimeout,
+		MaxHeaderBytes:    int(cfg.HTTP.MaxHeaderBytes),
 	})
 	return n, nil
 }
@@ -111,6 +157,9 @@ func (n *Node) Registry() *prometheus.Registry { return n.reg }
 // Start binds the configured listeners and starts serving. An address that
 // cannot be bound is an error that names it.
 func (n *Node) Start() error {
+	if err := n.checkListen(); err != nil {
+		return err
+	}
 	var err error
 	if a := n.cfg.RESP.Addr; a != "" {
 		if n.respLn, err = net.Listen("tcp", a); err != nil {
@@ -125,6 +174,7 @@ func (n *Node) Start() error {
 			return fmt.Errorf("strata: http.addr %s: %w (is another server using the port? set --http-addr)", a, err)
 		}
 	}
+	n.respLn, n.httpLn = n.wrapTLS(n.respLn), n.wrapTLS(n.httpLn)
 	if n.respLn != nil {
 		n.wg.Add(1)
 		go func() {
@@ -219,8 +269,14 @@ func (n *Node) Shutdown(ctx context.Context) error {
 			}
 		}()
 		wg.Wait()
+		n.stopReload()
 		n.wg.Wait()
+		n.cache.Close() // waits for loads and background refreshes
+		if n.src != nil {
+			n.src.Close()
+		}
 		n.l1.Close()
+		n.clock.Stop()
 		n.closeErr = errors.Join(errs[:]...)
 		n.log.Info("strata stopped")
 	})

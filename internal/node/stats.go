@@ -20,7 +20,10 @@ type Stats struct {
 	Clients       map[string]float64      `json:"clients"`
 	Commands      map[string]CommandStats `json:"commands"`
 	TotalCommands uint64                  `json:"total_commands"`
-	Goroutines    int                     `json:"goroutines"`
+	// Resources has one entry per configured resource (absent in embedded
+	// mode): its read-through counters.
+	Resources  map[string]*ResourceStats `json:"resources,omitempty"`
+	Goroutines int                       `json:"goroutines"`
 }
 
 // TierStats are one tier's counters, with the derived hit ratio.
@@ -33,6 +36,23 @@ type TierStats struct {
 	Keys        uint64  `json:"keys"`
 	UsedBytes   uint64  `json:"used_bytes"`
 	MaxBytes    uint64  `json:"max_bytes"`
+}
+
+// ResourceStats are one resource's read-through counters since start, from
+// the strata_resource_*, strata_origin_*, strata_stale_served_total,
+// strata_negative_hits_total, strata_coalesced_waiters_total,
+// strata_bypass_reads_total and strata_fills_rejected_total series.
+type ResourceStats struct {
+	Hits               uint64            `json:"hits"`
+	Misses             uint64            `json:"misses"`
+	HitRatio           float64           `json:"hit_ratio"`
+	NegativeHits       uint64            `json:"negative_hits"`
+	CoalescedWaiters   uint64            `json:"coalesced_waiters"`
+	OriginQueries      map[string]uint64 `json:"origin_queries"`
+	OriginQuerySeconds float64           `json:"origin_query_seconds_total"`
+	StaleServed        map[string]uint64 `json:"stale_served"`
+	BypassReads        map[string]uint64 `json:"bypass_reads"`
+	FillsRejected      uint64            `json:"fills_rejected"`
 }
 
 // CommandStats are one command's counters since start.
@@ -67,8 +87,41 @@ func (n *Node) Stats() Stats {
 	if err != nil {
 		n.log.Warn("gathering metrics for stats", "error.message", err.Error())
 	}
+	res := func(m *dto.Metric) *ResourceStats {
+		name := label(m, "resource")
+		if st.Resources == nil {
+			st.Resources = map[string]*ResourceStats{}
+		}
+		r := st.Resources[name]
+		if r == nil {
+			r = &ResourceStats{OriginQueries: map[string]uint64{}, StaleServed: map[string]uint64{}, BypassReads: map[string]uint64{}}
+			st.Resources[name] = r
+		}
+		return r
+	}
 	for _, f := range families {
 		for _, m := range f.GetMetric() {
+			count := uint64(m.GetCounter().GetValue())
+			switch f.GetName() {
+			case "strata_resource_hits_total":
+				res(m).Hits = count
+			case "strata_resource_misses_total":
+				res(m).Misses = count
+			case "strata_negative_hits_total":
+				res(m).NegativeHits = count
+			case "strata_coalesced_waiters_total":
+				res(m).CoalescedWaiters = count
+			case "strata_fills_rejected_total":
+				res(m).FillsRejected = count
+			case "strata_origin_queries_total":
+				res(m).OriginQueries[label(m, "outcome")] = count
+			case "strata_origin_query_duration_seconds":
+				res(m).OriginQuerySeconds = m.GetHistogram().GetSampleSum()
+			case "strata_stale_served_total":
+				res(m).StaleServed[label(m, "reason")] = count
+			case "strata_bypass_reads_total":
+				res(m).BypassReads[label(m, "reason")] = count
+			}
 			switch f.GetName() {
 			case "strata_connected_clients":
 				st.Clients[label(m, "proto")] = m.GetGauge().GetValue()
@@ -86,6 +139,11 @@ func (n *Node) Stats() Stats {
 				c.TotalSeconds = m.GetHistogram().GetSampleSum()
 				st.Commands[label(m, "cmd")] = c
 			}
+		}
+	}
+	for _, r := range st.Resources {
+		if r.Hits+r.Misses > 0 {
+			r.HitRatio = float64(r.Hits) / float64(r.Hits+r.Misses)
 		}
 	}
 	return st

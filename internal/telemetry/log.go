@@ -153,6 +153,9 @@ type Access struct {
 	RequestID string
 	// UserAgent is the User-Agent header; optional.
 	UserAgent string
+	// UserName is the name of the API key the request authenticated with
+	// (user.name); optional.
+	UserName string
 }
 
 // AccessAttrs returns a's fields as ECS attributes: http.request.method,
@@ -160,7 +163,7 @@ type Access struct {
 // event.duration (nanoseconds), client.ip, http.request.id,
 // user_agent.original (if set) and event.dataset "strata.access".
 func AccessAttrs(a Access) []slog.Attr {
-	attrs := make([]slog.Attr, 0, 9)
+	attrs := make([]slog.Attr, 0, 10)
 	attrs = append(attrs,
 		slog.String("event.dataset", AccessDataset),
 		slog.String("http.request.method", a.Method),
@@ -173,6 +176,9 @@ func AccessAttrs(a Access) []slog.Attr {
 	)
 	if a.UserAgent != "" {
 		attrs = append(attrs, slog.String("user_agent.original", a.UserAgent))
+	}
+	if a.UserName != "" {
+		attrs = append(attrs, slog.String("user.name", a.UserName))
 	}
 	return attrs
 }

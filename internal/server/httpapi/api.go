@@ -39,6 +39,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/strata-cache/strata/internal/cache"
+	"github.com/strata-cache/strata/internal/gateway"
 	"github.com/strata-cache/strata/internal/telemetry"
 )
 
@@ -66,6 +67,10 @@ const (
 	RouteReadyz   = "/readyz"
 	RouteMetrics  = "/metrics"
 	RouteStats    = "/v1/stats"
+	RouteResource = "GET /v1/r/{resource}/{params}"
+	RouteResAny   = "/v1/r/{resource}/{params}" // any other method: 405
+	RouteExplain  = "GET /v1/explain/{key}"
+	RouteExplAny  = "/v1/explain/{key}" // any other method: 405
 	RouteUnknown  = "unmatched"
 )
 
@@ -130,6 +135,10 @@ type Options struct {
 	// nanoseconds. It must agree with the cache's clock; nil uses
 	// Cache.Now. Request durations always use the monotonic wall clock.
 	Clock cache.Clock
+	// Gateway authenticates, authorizes and rate-limits requests (see
+	// gateway.go) and finds the client address behind trusted proxies.
+	// Nil, or a Gateway without keys, lets every request through.
+	Gateway *gateway.Gateway
 }
 
 // API is the REST front end. It is an http.Handler, safe for concurrent use;
@@ -144,6 +153,7 @@ type API struct {
 	maxBody      int64
 	maxBatchKeys int
 	now          cache.Clock
+	gw           *gateway.Gateway
 
 	// slots spreads requests over the Isolation lock's stripes.
 	slots atomic.Uint64
@@ -170,6 +180,7 @@ func New(opts Options) *API {
 		maxBody:      opts.MaxBody,
 		maxBatchKeys: opts.MaxBatchKeys,
 		now:          opts.Clock,
+		gw:           opts.Gateway,
 	}
 	if a.log == nil {
 		a.log = slog.New(slog.DiscardHandler)
@@ -215,6 +226,7 @@ func (a *API) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 
 	var h handler
 	x.route, h = route(r.Method, x.path)
+	h = a.guard(x, r, h)
 	if err := h(a, x, r); err != nil {
 		if StatusOf(err) == http.StatusInternalServerError {
 			a.log.LogAttrs(r.Context(), slog.LevelError, "request failed",
@@ -242,6 +254,18 @@ func route(method, path string) (string, handler) {
 			return RouteKVDelete, (*API).deleteKey
 		}
 		return RouteKV, methodNotAllowed("GET, HEAD, PUT, DELETE")
+	}
+	if strings.HasPrefix(path, resourcePrefix) {
+		if method == http.MethodGet || method == http.MethodHead {
+			return RouteResource, (*API).getByResource
+		}
+		return RouteResAny, methodNotAllowed("GET, HEAD")
+	}
+	if strings.HasPrefix(path, explainPrefix) {
+		if method == http.MethodGet || method == http.MethodHead {
+			return RouteExplain, (*API).explain
+		}
+		return RouteExplAny, methodNotAllowed("GET, HEAD")
 	}
 	var name string
 	var h handler
@@ -314,7 +338,8 @@ func (a *API) finish(x *exchange, r *http.Request, start time.Time) {
 			Status:    status,
 			Bytes:     x.bytes,
 			Duration:  elapsed,
-			ClientIP:  clientIP(r.RemoteAddr),
+			ClientIP:  a.clientAddr(r),
+			UserName:  principalName(x),
 			RequestID: x.requestID,
 			UserAgent: r.UserAgent(),
 		})
@@ -372,6 +397,7 @@ type exchange struct {
 	status      int
 	bytes       int64
 	wroteHeader bool
+	principal   *gateway.Principal // set by guard
 }
 
 // WriteHeader records the first final status and passes it on.

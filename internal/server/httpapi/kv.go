@@ -30,21 +30,29 @@ func (a *API) getKey(x *exchange, r *http.Request) error {
 	if err != nil {
 		return err
 	}
+	if a.cache.ResourceOf(key) != nil {
+		return a.getResource(x, r, key, "application/octet-stream")
+	}
 	stripe := a.cache.Isolation.RLock(a.slot())
 	e, src, found := a.cache.Get(key)
 	a.cache.Isolation.RUnlock(stripe)
 	// From here on e.Value is ours to read without the lock: stored values
 	// are immutable (see cache.Entry).
 
-	h := x.Header()
 	if !found {
-		h["X-Cache"] = []string{cache.SourceNone.String()}
+		x.Header()["X-Cache"] = []string{cache.SourceNone.String()}
 		return fmt.Errorf("%w: the key does not exist or has expired", ErrKeyNotFound)
 	}
+	return a.writeEntry(x, r, e, src.String(), "application/octet-stream")
+}
+
+// writeEntry answers a GET or HEAD with e: its freshness headers, then 304
+// or 412 when a precondition says so, else 200 with the value.
+func (a *API) writeEntry(x *exchange, r *http.Request, e cache.Entry, xcache, contentType string) error {
 	etag := cache.ETag(e.Value)
 	now := a.now()
-	hv := headerValues{h: h, buf: make([]string, 0, 8)}
-	writeFreshness(&hv, e, src, etag, now)
+	hv := headerValues{h: x.Header(), buf: make([]string, 0, 8)}
+	writeFreshness(&hv, e, xcache, etag, now)
 
 	if pre := readPreconditions(r); pre.present() {
 		switch pre.evaluate(true, etag, true) {
@@ -55,7 +63,7 @@ func (a *API) getKey(x *exchange, r *http.Request) error {
 			return nil
 		}
 	}
-	hv.set("Content-Type", "application/octet-stream")
+	hv.set("Content-Type", contentType)
 	hv.set("X-Content-Type-Options", "nosniff")
 	hv.set("Content-Length", strconv.Itoa(len(e.Value)))
 	x.WriteHeader(http.StatusOK)
@@ -81,22 +89,33 @@ func (a *API) getKey(x *exchange, r *http.Request) error {
 //     and 304).
 //   - X-TTL-Ms: the remaining TTL in milliseconds, for clients that want
 //     more precision than max-age; absent when the key does not expire.
-//   - X-Cache: the tier that answered (cache.Source), e.g. L1.
+//   - X-Cache: the tier that answered (cache.Source), e.g. L1; for a
+//     resource key also "origin" (loaded by this request) or "stale"
+//     (served past its TTL, within stale_while_revalidate or
+//     stale_if_error).
+//
+// For a resource entry the TTL is the resource's (up to Fill.FreshUntil),
+// not the entry's life in L1, which includes its stale windows; a stale
+// entry is sent with max-age equal to its Age, i.e. already stale.
 //
 // A cache in front of strata may still serve a value that was overwritten
 // before its TTL ran out; clients that need read-your-writes revalidate.
-func writeFreshness(hv *headerValues, e cache.Entry, src cache.Source, etag string, now int64) {
+func writeFreshness(hv *headerValues, e cache.Entry, xcache string, etag string, now int64) {
 	age := max(now-e.StoredAt, 0) / int64(time.Second)
 	hv.set("Etag", etag)
 	hv.set("Age", strconv.FormatInt(age, 10))
-	if ttl := e.TTL(now); ttl >= 0 {
+	ttl := e.TTL(now)
+	if e.Fill != nil {
+		ttl = max(e.Fill.FreshUntil-now, 0)
+	}
+	if ttl >= 0 {
 		var b [32]byte
 		hv.set("Cache-Control", string(strconv.AppendInt(append(b[:0], "max-age="...), age+ttl/int64(time.Second), 10)))
 		hv.set("X-Ttl-Ms", strconv.FormatInt(ttl/int64(time.Millisecond), 10))
 	} else {
 		hv.set("Cache-Control", "no-cache")
 	}
-	hv.set("X-Cache", src.String())
+	hv.set("X-Cache", xcache)
 }
 
 // headerValues sets response headers from one backing array, instead of one
@@ -121,6 +140,9 @@ func (hv *headerValues) set(key, v string) {
 func (a *API) putKey(x *exchange, r *http.Request) error {
 	key, err := a.key(x)
 	if err != nil {
+		return err
+	}
+	if err := a.cache.CheckWrite(key); err != nil {
 		return err
 	}
 	ttl, err := requestTTL(r)
@@ -171,6 +193,15 @@ func (a *API) deleteKey(x *exchange, r *http.Request) error {
 	key, err := a.key(x)
 	if err != nil {
 		return err
+	}
+	if a.cache.ResourceOf(key) != nil {
+		// The database owns the value: DELETE invalidates it (and fences
+		// loads in flight); the next read loads it again.
+		if !a.cache.Invalidate(key) {
+			return fmt.Errorf("%w: nothing cached to invalidate", ErrKeyNotFound)
+		}
+		x.WriteHeader(http.StatusNoContent)
+		return nil
 	}
 	pre := readPreconditions(r)
 	stripe := a.cache.Isolation.RLock(a.slot())

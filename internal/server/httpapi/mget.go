@@ -11,10 +11,12 @@ import (
 	"reflect"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 	"unicode/utf8"
 
 	"github.com/strata-cache/strata/internal/cache"
+	"github.com/strata-cache/strata/internal/gateway"
 )
 
 // Encodings of keys and values in the batch read's JSON.
@@ -54,8 +56,12 @@ type mgetResult struct {
 	// TTLMs is the remaining time to live in milliseconds; absent when the
 	// key does not expire (and on a miss).
 	TTLMs *int64 `json:"ttl_ms,omitempty"`
-	// Source is the tier that answered, "miss" when none did.
+	// Source is the tier that answered, "miss" when none did; for a
+	// resource key also "origin" or "stale".
 	Source string `json:"source"`
+	// Error says why a resource key could not be read (e.g. the origin is
+	// unavailable and nothing is cached); absent otherwise.
+	Error string `json:"error,omitempty"`
 }
 
 // mget serves POST /v1/mget: a batch read of up to MaxBatchKeys keys. Every
@@ -85,22 +91,55 @@ func (a *API) mget(x *exchange, r *http.Request) error {
 			return fmt.Errorf("%w: keys[%d] is %d bytes", err, i, len(k))
 		}
 	}
+	if err := a.authorizeKeys(x, gateway.ScopeRead, keys...); err != nil {
+		return err
+	}
 
 	entries := make([]cache.Entry, len(keys))
-	sources := make([]cache.Source, len(keys))
+	sources := make([]string, len(keys))
+	errs := make([]error, len(keys))
+	var pending []int
 	stripe := a.cache.Isolation.RLock(a.slot())
 	for i, k := range keys {
-		entries[i], sources[i], _ = a.cache.Get(k)
+		if a.cache.ResourceOf(k) != nil {
+			pending = append(pending, i)
+			continue
+		}
+		var src cache.Source
+		entries[i], src, _ = a.cache.Get(k)
+		sources[i] = src.String()
 	}
 	a.cache.Isolation.RUnlock(stripe)
+	// Resource keys are read through without the lock, in parallel.
+	var wg sync.WaitGroup
+	for _, i := range pending {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			res, err := a.cache.Read(r.Context(), keys[i], cache.ReadOptions{})
+			sources[i], errs[i] = res.CacheStatus(), err
+			if err != nil {
+				sources[i] = cache.SourceNone.String()
+			} else if !res.Found {
+				sources[i] = cache.SourceNone.String()
+			} else {
+				entries[i] = res.Entry
+			}
+		}()
+	}
+	wg.Wait()
 
 	now := a.now()
 	resp := mgetResponse{Results: make([]mgetResult, len(keys))}
 	for i, e := range entries {
 		res := &resp.Results[i]
 		res.Key = req.Keys[i]
-		res.Source = sources[i].String()
-		if sources[i] == cache.SourceNone {
+		res.Source = sources[i]
+		if errs[i] != nil {
+			res.Error = errs[i].Error()
+			continue
+		}
+		if sources[i] == cache.SourceNone.String() {
 			continue
 		}
 		res.Found = true

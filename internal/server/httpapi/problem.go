@@ -5,8 +5,10 @@ import (
 	"errors"
 	"net/http"
 	"strconv"
+	"time"
 
 	"github.com/strata-cache/strata/internal/cache"
+	"github.com/strata-cache/strata/internal/gateway"
 )
 
 // ProblemTypeBase prefixes every problem type URI. Each type is a heading in
@@ -44,6 +46,9 @@ var (
 	// ErrNotConfigured means an optional endpoint (/metrics, /v1/stats) has
 	// nothing behind it in this process.
 	ErrNotConfigured = errors.New("endpoint not configured")
+	// ErrUnknownResource means /v1/r/{resource}/ names no configured
+	// resource.
+	ErrUnknownResource = errors.New("unknown resource")
 	// ErrInternal is a failure of the server itself, such as a recovered
 	// panic. Its detail is never sent to the client.
 	ErrInternal = errors.New("internal server error")
@@ -70,6 +75,12 @@ type problemType struct {
 //     budget, a property of this server rather than of the request.
 //   - A batch with too many keys is 413: the request is larger than the
 //     server is willing to process, and splitting it succeeds.
+//   - cache.ErrOriginUnavailable is 503 with Retry-After (cache.RetryAfter):
+//     PostgreSQL could not answer and nothing usable was cached; retrying
+//     soon may succeed. cache.ErrOriginQuery is 502: PostgreSQL answered,
+//     with an error, as an upstream would.
+//   - A write to a resource key is 409 Conflict: the request conflicts with
+//     the key's state (owned by the database), not with its syntax.
 var problemTypes = []problemType{
 	{ErrKeyNotFound, http.StatusNotFound, "not-found", "Key not found"},
 	{cache.ErrNoSuchKey, http.StatusNotFound, "not-found", "Key not found"},
@@ -88,6 +99,14 @@ var problemTypes = []problemType{
 	{ErrTooManyKeys, http.StatusRequestEntityTooLarge, "too-many-keys", "Too many keys"},
 	{cache.ErrKeyTooLarge, http.StatusRequestURITooLong, "key-too-large", "Key too large"},
 	{cache.ErrValueTooLargeForMemory, http.StatusInsufficientStorage, "insufficient-storage", "Value larger than the memory budget"},
+	{ErrUnknownResource, http.StatusNotFound, "unknown-resource", "Unknown resource"},
+	{cache.ErrReadOnlyKey, http.StatusConflict, "read-only-key", "Key is read-only"},
+	{cache.ErrOriginUnavailable, http.StatusServiceUnavailable, "origin-unavailable", "Origin unavailable"},
+	{cache.ErrOriginQuery, http.StatusBadGateway, "origin-query-failed", "Origin query failed"},
+	{gateway.ErrNoAuth, http.StatusUnauthorized, "unauthorized", "Authentication required"},
+	{gateway.ErrBadAuth, http.StatusUnauthorized, "unauthorized", "Invalid API key"},
+	{gateway.ErrForbidden, http.StatusForbidden, "forbidden", "Forbidden"},
+	{gateway.ErrRateLimited, http.StatusTooManyRequests, "rate-limited", "Rate limit exceeded"},
 	{ErrInternal, http.StatusInternalServerError, "internal", "Internal server error"},
 }
 
@@ -153,6 +172,9 @@ func (a *API) writeProblem(x *exchange, r *http.Request, err error) {
 		delete(h, k)
 	}
 	h.Set("Cache-Control", "no-store")
+	if isOriginUnavailable(err) {
+		h.Set("Retry-After", strconv.Itoa(int(cache.RetryAfter/time.Second)))
+	}
 	h.Set("Content-Type", "application/problem+json")
 	h.Set("Content-Length", strconv.Itoa(len(body)+1))
 	h.Set("X-Content-Type-Options", "nosniff")

@@ -1,6 +1,7 @@
 package resp
 
 import (
+	"errors"
 	"fmt"
 	"runtime"
 	"slices"
@@ -55,9 +56,28 @@ func cmdCommand(c *conn, args [][]byte) {
 			}
 		}
 	case "docs":
-		// Clients (redis-cli 7) ask for the docs on connect to build hints;
-		// strata has none to give, which they handle.
-		c.wr.AppendMapLen(0)
+		// Clients (redis-cli 7) ask for the docs on connect to build
+		// hints. strata gives each command's group and a summary; without
+		// "arguments" redis-cli simply shows no hints.
+		var cmds []*command
+		if len(args) == 2 {
+			cmds = t.list
+		} else {
+			for _, n := range args[2:] {
+				if cmd := t.lookup(n); cmd != nil {
+					cmds = append(cmds, cmd)
+				}
+			}
+		}
+		c.wr.AppendMapLen(len(cmds))
+		for _, cmd := range cmds {
+			c.wr.AppendBulkString(cmd.name)
+			c.wr.AppendMapLen(2)
+			c.wr.AppendBulkString("summary")
+			c.wr.AppendBulkString(commandSummary(cmd))
+			c.wr.AppendBulkString("group")
+			c.wr.AppendBulkString(commandGroup(cmd))
+		}
 	case "getkeys":
 		cmd := t.lookup(args[2])
 		if cmd == nil || !arityOK(cmd.arity, len(args)-2) {
@@ -177,9 +197,9 @@ var configParams = []configParam{
 			return strconv.FormatInt(d.Microseconds(), 10)
 		},
 		set: func(s *Server, v string) error {
-			n, err := strconv.ParseInt(v, 10, 64)
-			if err != nil || n < -1 {
-				return fmt.Errorf("argument must be between -1 and 9223372036854775807 inclusive")
+			n, err := parseConfigInt(v, -1)
+			if err != nil {
+				return err
 			}
 			s.slow.SetThreshold(time.Duration(n) * time.Microsecond)
 			return nil
@@ -187,9 +207,9 @@ var configParams = []configParam{
 	{name: "slowlog-max-len",
 		get: func(s *Server) string { return strconv.Itoa(s.slow.MaxLen()) },
 		set: func(s *Server, v string) error {
-			n, err := strconv.ParseInt(v, 10, 64)
-			if err != nil || n < 0 {
-				return fmt.Errorf("argument must be between 0 and 9223372036854775807 inclusive")
+			n, err := parseConfigInt(v, 0)
+			if err != nil {
+				return err
 			}
 			s.slow.SetMaxLen(int(min(n, 1<<30)))
 			return nil
@@ -298,6 +318,9 @@ func configSet(c *conn, args [][]byte) {
 	c.wr.AppendOK()
 }
 
+// errConfigNotInteger is Redis's CONFIG SET wording for a non-numeric value.
+var errConfigNotInteger = errors.New("argument couldn't be parsed into an integer")
+
 // validateConfig checks a value without applying it.
 func validateConfig(name, v string) error {
 	switch name {
@@ -308,15 +331,26 @@ func validateConfig(name, v string) error {
 		}
 		return err
 	case "slowlog-log-slower-than":
-		if n, err := strconv.ParseInt(v, 10, 64); err != nil || n < -1 {
-			return fmt.Errorf("argument must be between -1 and 9223372036854775807 inclusive")
-		}
+		_, err := parseConfigInt(v, -1)
+		return err
 	case "slowlog-max-len":
-		if n, err := strconv.ParseInt(v, 10, 64); err != nil || n < 0 {
-			return fmt.Errorf("argument must be between 0 and 9223372036854775807 inclusive")
-		}
+		_, err := parseConfigInt(v, 0)
+		return err
 	}
 	return nil
+}
+
+// parseConfigInt parses an integer CONFIG SET value of at least lo, with
+// Redis's wording for each failure.
+func parseConfigInt(v string, lo int64) (int64, error) {
+	n, err := strconv.ParseInt(v, 10, 64)
+	if err != nil {
+		return 0, errConfigNotInteger
+	}
+	if n < lo {
+		return 0, fmt.Errorf("argument must be between %d and 9223372036854775807 inclusive", lo)
+	}
+	return n, nil
 }
 
 // resetStats is CONFIG RESETSTAT: command statistics and counters restart.
@@ -423,4 +457,63 @@ func (s *Server) l1Stats() (local.Stats, bool) {
 		return st.Stats(), true
 	}
 	return local.Stats{}, false
+}
+
+// commandGroup returns the Redis documentation group of cmd, derived from
+// its ACL categories.
+func commandGroup(cmd *command) string {
+	for _, cat := range cmd.categories {
+		switch cat {
+		case "@string":
+			return "string"
+		case "@keyspace":
+			return "generic"
+		case "@transaction":
+			return "transactions"
+		case "@connection":
+			return "connection"
+		}
+	}
+	return "server"
+}
+
+// commandSummary returns a one-line description of cmd for COMMAND DOCS.
+func commandSummary(cmd *command) string {
+	if s, ok := summaries[cmd.name]; ok {
+		return s
+	}
+	return strings.ToUpper(cmd.name) + ": see docs/api.md."
+}
+
+// summaries describe the most used commands for COMMAND DOCS.
+var summaries = map[string]string{
+	"get":    "Returns the string value of a key.",
+	"set":    "Sets the string value of a key, with optional expiry and conditions.",
+	"del":    "Deletes one or more keys.",
+	"mget":   "Atomically returns the string values of one or more keys.",
+	"mset":   "Atomically creates or modifies the string values of one or more keys.",
+	"incr":   "Increments the integer value of a key by one.",
+	"expire": "Sets the expiration time of a key in seconds.",
+	"ttl":    "Returns the expiration time in seconds of a key.",
+	"scan":   "Iterates over the key names in the database.",
+	"info":   "Returns information and statistics about the server.",
+	"ping":   "Returns the server's liveliness response.",
+}
+
+// cmdLatency answers LATENCY as a server with no latency events recorded:
+// strata does not keep Redis's latency monitor (its per-command latency
+// histograms are in /metrics), but monitoring tools such as redis_exporter
+// ask for LATENCY LATEST and expect a well-formed, empty answer.
+func cmdLatency(c *conn, args [][]byte) {
+	switch strings.ToLower(string(args[1])) {
+	case "latest", "history", "histogram":
+		c.wr.AppendArrayLen(0)
+	case "reset":
+		c.wr.AppendInt(0)
+	case "doctor", "graph":
+		c.wr.AppendBulkString("strata does not record latency events; see the strata_command_duration_seconds histograms in /metrics.")
+	case "help":
+		c.wr.AppendArrayLen(1)
+		c.wr.AppendSimple("LATENCY [LATEST|HISTORY|RESET|DOCTOR|HISTOGRAM] (no events are recorded)")
+	}
 }

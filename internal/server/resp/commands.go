@@ -44,6 +44,9 @@ type command struct {
 	// categories are the ACL categories reported by COMMAND.
 	categories []string
 	idx        int // position in the table, indexing statistics
+	// readOnlyCheck is set for write commands with keys, except DEL and
+	// UNLINK (which invalidate): they are refused on resource keys.
+	readOnlyCheck bool
 }
 
 // arityOK reports whether n arguments (the name included) fit the arity.
@@ -167,8 +170,16 @@ func (c *conn) exec(args [][]byte) {
 		return
 	}
 	if !arityOK(cmd.arity, len(args)) {
-		c.errReply("ERR wrong number of arguments for '" + cmd.name + "' command")
+		msg := "wrong number of arguments for '" + cmd.name + "' command"
 		c.pendReject(cmd)
+		if c.inMulti && cmd.name == "exec" {
+			// Redis's execCommandAbort: a rejected EXEC ends the transaction.
+			c.errReply("EXECABORT Transaction discarded because of: " + msg)
+			c.discardMulti()
+			c.s.watch.unwatchAll(c)
+			return
+		}
+		c.errReply("ERR " + msg)
 		if c.inMulti {
 			c.multiErr = true
 		}
@@ -181,7 +192,19 @@ func (c *conn) exec(args [][]byte) {
 			c.multiErr = true
 			return
 		}
+		if msg := c.gate(cmd, args); msg != "" {
+			c.errReply(msg)
+			c.pendReject(cmd)
+			c.multiErr = true
+			return
+		}
+		c.queuedAs = c.sess.Principal()
 		c.queueCommand(args)
+		return
+	}
+	if msg := c.gate(cmd, args); msg != "" {
+		c.errReply(msg)
+		c.pendReject(cmd)
 		return
 	}
 	if allow := c.s.opts.Allow; allow != nil {
@@ -219,6 +242,10 @@ func (c *conn) call(cmd *command, args [][]byte) {
 		c.pendReject(cmd)
 		return
 	}
+	if cmd.readOnlyCheck && c.refuseResourceWrite(cmd, args) {
+		c.pendReject(cmd)
+		return
+	}
 	if c.execDepth == 0 {
 		if cmd.flags&flagExclusive != 0 {
 			c.lockExclusive()
@@ -253,6 +280,25 @@ func (c *conn) call(cmd *command, args [][]byte) {
 	if c.s.cmdm != nil {
 		c.s.cmdm[cmd.idx].Duration.Observe(d.Seconds())
 	}
+}
+
+// refuseResourceWrite answers the read-only error and reports true if one
+// of a write command's keys belongs to a resource: the database owns those.
+func (c *conn) refuseResourceWrite(cmd *command, args [][]byte) bool {
+	if c.s.cache.Resources() == nil {
+		return false
+	}
+	last := cmd.lastKey
+	if last < 0 {
+		last = len(args) + last
+	}
+	for i := cmd.firstKey; i <= last && i < len(args); i += cmd.step {
+		if err := c.s.cache.CheckWrite(view(args[i])); err != nil {
+			c.errFrom(err) // the reply copies the key before the buffer is reused
+			return true
+		}
+	}
+	return false
 }
 
 func (c *conn) getName() string {
@@ -322,7 +368,7 @@ var unsupported = func() map[string]string {
 		sunsubscribe spublish eval evalsha eval_ro evalsha_ro script fcall fcall_ro function
 		cluster readonly readwrite asking module dump restore migrate move swapdb object wait waitaof
 		save bgsave bgrewriteaof lastsave shutdown replicaof slaveof sync psync monitor debug failover
-		latency acl lolwut`) {
+		acl lolwut`) {
 		m[n] = whyNoSupport
 	}
 	return m

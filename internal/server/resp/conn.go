@@ -11,6 +11,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/strata-cache/strata/internal/gateway"
 	"github.com/strata-cache/strata/internal/server/resp/wire"
 )
 
@@ -50,6 +51,14 @@ type conn struct {
 	queue     [][][]byte // copies of the queued commands
 	execDepth int        // >0 while EXEC runs queued commands
 
+	// Gateway state (auth.go): the session, whether it needs checks at all
+	// (keys are configured), whether the reader has the pre-auth budget,
+	// and the principal the MULTI queue was checked against.
+	sess     *gateway.Session
+	gated    bool
+	preAuth  bool
+	queuedAs *gateway.Principal
+
 	// Watched keys, and whether one was modified since WATCH.
 	watched []string
 	dirty   atomic.Bool
@@ -88,6 +97,7 @@ func newConn(s *Server, nc net.Conn) *conn {
 	c.lastCmd.Store(-1)
 	c.multiLen.Store(-1)
 	c.proto.Store(2)
+	c.initGateway()
 	return c
 }
 
@@ -130,6 +140,7 @@ func (c *conn) serve() {
 			continue
 		}
 		c.exec(args)
+		c.syncLimits()
 		if c.quit {
 			c.unlock()
 			_ = c.flush()
@@ -189,6 +200,7 @@ func (c *conn) flush() error {
 		return nil
 	}
 	c.s.netOut.Add(uint64(n))
+	c.writeDeadline()
 	err := c.wr.Flush()
 	c.clock = c.s.mono()
 	if err != nil && !c.s.closing.Load() {

@@ -43,6 +43,7 @@ func cmdReset(c *conn, _ [][]byte) {
 	c.setProto(2)
 	c.noEvict.Store(false)
 	c.noTouch.Store(false)
+	c.sess.Reset()
 	c.wr.AppendSimple("RESET")
 }
 
@@ -51,26 +52,26 @@ func (c *conn) setProto(v int) {
 	c.wr.SetProto(v)
 }
 
-// authenticate checks AUTH credentials. strata has no passwords yet: like
-// Redis 7 without requirepass, the "default" user accepts any password and
-// other users do not exist. The gateway will replace this seam.
-func (c *conn) authenticate(user, pass []byte) bool {
-	return string(user) == "default"
-}
-
+// cmdAuth is AUTH [username] password, answered by the gateway session:
+// with keys configured the password is an API key and the user name "",
+// "default" or the key's name; without keys, as Redis without
+// requirepass, AUTH password is an error and AUTH default <any> succeeds.
 func cmdAuth(c *conn, args [][]byte) {
+	var msg string
 	switch len(args) {
 	case 2:
-		c.errReply("ERR AUTH <password> called without any password configured for the default user. Are you sure your configuration is correct?")
+		msg = c.sess.Auth(nil, args[1])
 	case 3:
-		if !c.authenticate(args[1], args[2]) {
-			c.errReply("WRONGPASS invalid username-password pair or user is disabled.")
-			return
-		}
-		c.wr.AppendOK()
+		msg = c.sess.Auth(args[1], args[2])
 	default:
 		c.errReply(errSyntax)
+		return
 	}
+	if msg != "" {
+		c.errReply(msg)
+		return
+	}
+	c.wr.AppendOK()
 }
 
 // cmdHello is HELLO [protover [AUTH username password] [SETNAME name]].
@@ -104,9 +105,11 @@ func cmdHello(c *conn, args [][]byte) {
 			return
 		}
 	}
-	if user != nil && !c.authenticate(user, pass) {
-		c.errReply("WRONGPASS invalid username-password pair or user is disabled.")
-		return
+	if user != nil {
+		if msg := c.sess.Auth(user, pass); msg != "" {
+			c.errReply(msg)
+			return
+		}
 	}
 	if name != nil && !c.setName(name) {
 		return

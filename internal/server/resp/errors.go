@@ -3,6 +3,7 @@ package resp
 import (
 	"errors"
 	"log/slog"
+	"strings"
 
 	"github.com/strata-cache/strata/internal/cache"
 )
@@ -33,9 +34,30 @@ var errorReplies = []struct {
 	{cache.ErrValueTooLargeForMemory, "ERR value is larger than the memory bound (cache.max_memory)"},
 }
 
+// Read-through errors carry their cause, so their replies are built from
+// err's text rather than fixed:
+//
+//	cache.ErrOriginUnavailable  -TRYAGAIN origin unavailable (PostgreSQL): <cause>; retry in 1s
+//	cache.ErrOriginQuery        -ERR origin query failed (PostgreSQL): <cause>
+//	*cache.ReadOnlyError        -ERR key 'users:42' belongs to resource 'users' and is read-only (the database owns it); DEL invalidates it
+//
+// TRYAGAIN is the code Redis Cluster uses for "this may succeed later";
+// clients that retry on it (rueidis, go-redis in cluster mode) do the right
+// thing.
+
 // errorReply returns the RESP error reply for err. An error the table does
 // not know is a bug: it is logged and answered "ERR internal error".
 func errorReply(c *conn, err error) string {
+	var ro *cache.ReadOnlyError
+	switch {
+	case errors.As(err, &ro):
+		return "ERR " + ro.Error()
+	case errors.Is(err, cache.ErrOriginUnavailable):
+		return "TRYAGAIN origin unavailable (PostgreSQL): " + cause(err, cache.ErrOriginUnavailable) +
+			"; retry in " + cache.RetryAfter.String()
+	case errors.Is(err, cache.ErrOriginQuery):
+		return "ERR origin query failed (PostgreSQL): " + cause(err, cache.ErrOriginQuery)
+	}
 	for _, e := range errorReplies {
 		if errors.Is(err, e.err) {
 			return e.reply
@@ -55,4 +77,11 @@ func errorReply(c *conn, err error) string {
 // invalidExpire is Redis's error for an out-of-range expiry.
 func invalidExpire(cmd string) string {
 	return "ERR invalid expire time in '" + cmd + "' command"
+}
+
+// cause returns err's text without the leading text of the sentinel it
+// wraps ("origin unavailable (PostgreSQL): ").
+func cause(err, sentinel error) string {
+	msg := strings.TrimPrefix(err.Error(), sentinel.Error())
+	return strings.TrimPrefix(msg, ": ")
 }

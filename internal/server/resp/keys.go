@@ -7,9 +7,17 @@ import (
 	"github.com/strata-cache/strata/internal/cache"
 )
 
+// cmdDel is DEL and UNLINK. A resource key is invalidated (removed, and
+// fenced against loads in flight), not merely deleted.
 func cmdDel(c *conn, args [][]byte) {
 	n := int64(0)
 	for _, k := range args[1:] {
+		if c.s.cache.ResourceOf(view(k)) != nil {
+			if c.s.cache.Invalidate(string(k)) {
+				n++
+			}
+			continue
+		}
 		if c.s.cache.Delete(view(k)) {
 			n++
 		}

@@ -74,6 +74,11 @@ func cmdExec(c *conn, _ [][]byte) {
 	c.execDepth++
 	for _, args := range queue {
 		cmd := c.s.table.lookup(args[0])
+		if msg := c.gateQueued(cmd, args); msg != "" {
+			c.errReply(msg)
+			c.pendReject(cmd)
+			continue
+		}
 		c.call(cmd, args)
 	}
 	c.execDepth--

@@ -238,7 +238,7 @@ func TestAdminCommands(t *testing.T) {
 		{"MEMORY USAGE a", "*"},
 		{"MEMORY USAGE none", "(nil)"},
 		{"COMMAND COUNT", "*"},
-		{"COMMAND DOCS", "[]"},
+		{"COMMAND DOCS get", "[get [summary Returns the string value of a key. group string]]"},
 		{"COMMAND INFO get nosuch", "[[get 2 [readonly fast] 1 1 1 [@read @string] [] [] []] (nil)]"},
 		{"COMMAND GETKEYS MSET a 1 b 2", "[a b]"},
 		{"TIME", "*"},

@@ -24,6 +24,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/strata-cache/strata/internal/cache"
+	"github.com/strata-cache/strata/internal/gateway"
 	"github.com/strata-cache/strata/internal/server/resp/wire"
 	"github.com/strata-cache/strata/internal/slowlog"
 	"github.com/strata-cache/strata/internal/telemetry"
@@ -110,7 +111,15 @@ type Options struct {
 	// Info supplies INFO server's node-level fields; nil reports defaults.
 	Info InfoFunc
 	// Allow decides whether each command may run; nil allows everything.
+	// It is asked after Gateway.
 	Allow AllowFunc
+	// Gateway authenticates connections and checks every command's scope,
+	// keys and rate limit (see auth.go). Nil, or a Gateway without keys,
+	// runs every connection as gateway.Anonymous.
+	Gateway *gateway.Gateway
+	// WriteTimeout disconnects a client that does not accept its replies
+	// for this long (a slow or stalled reader); 0 means never.
+	WriteTimeout time.Duration
 }
 
 // Server serves RESP connections. Create it with New.
@@ -159,6 +168,7 @@ func New(opts Options) *Server {
 	if opts.SlowLog == nil {
 		opts.SlowLog = slowlog.New(slowlog.DefaultThreshold, slowlog.DefaultMaxLen)
 	}
+	opts.Gateway = openGateway(opts.Gateway)
 	s := &Server{
 		cache:     opts.Cache,
 		log:       opts.Logger,

@@ -99,6 +99,10 @@ func (c *conn) expireArg(arg []byte, unit int, absolute bool, cmd string) (int64
 }
 
 func cmdGet(c *conn, args [][]byte) {
+	if c.s.cache.ResourceOf(view(args[1])) != nil {
+		c.readThrough(args[1], cache.ReadOptions{})
+		return
+	}
 	if e, _, ok := c.s.cache.Get(view(args[1])); ok {
 		c.wr.AppendBulk(e.Value)
 		return
@@ -285,6 +289,14 @@ func cmdGetEX(c *conn, args [][]byte) {
 }
 
 func cmdMGet(c *conn, args [][]byte) {
+	if c.s.cache.Resources() != nil {
+		for _, k := range args[1:] {
+			if c.s.cache.ResourceOf(view(k)) != nil {
+				mgetThrough(c, args[1:])
+				return
+			}
+		}
+	}
 	c.wr.AppendArrayLen(len(args) - 1)
 	for _, k := range args[1:] {
 		if e, _, ok := c.s.cache.Get(view(k)); ok {
@@ -393,7 +405,7 @@ func cmdSetRange(c *conn, args [][]byte) {
 		return
 	}
 	// Redis's proto-max-bulk-len check, before anything is allocated.
-	if len(args[3]) > 0 && off+int64(len(args[3])) > c.s.maxBulk() {
+	if len(args[3]) > 0 && off > c.s.maxBulk()-int64(len(args[3])) { // no overflow near MaxInt64
 		c.errReply("ERR string exceeds maximum allowed size (proto-max-bulk-len)")
 		return
 	}

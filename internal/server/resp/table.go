@@ -42,6 +42,10 @@ func buildTable() *commandTable {
 		{name: "decrby", arity: 3, flags: w | m | f, firstKey: 1, lastKey: 1, step: 1, fn: cmdIncr, categories: str},
 		{name: "incrbyfloat", arity: 3, flags: w | m | f, firstKey: 1, lastKey: 1, step: 1, fn: cmdIncrByFloat, categories: str},
 
+		// strata's own commands, namespaced as Redis modules name theirs.
+		{name: "strata.get", arity: -2, flags: r, firstKey: 1, lastKey: 1, step: 1, fn: cmdStrataGet, categories: str},
+		{name: "strata.explain", arity: 2, flags: r, firstKey: 1, lastKey: 1, step: 1, fn: cmdStrataExplain, categories: ks},
+
 		// Keys.
 		{name: "del", arity: -2, flags: w, firstKey: 1, lastKey: -1, step: 1, fn: cmdDel, categories: ks},
 		{name: "unlink", arity: -2, flags: w | f, firstKey: 1, lastKey: -1, step: 1, fn: cmdDel, categories: ks},
@@ -92,6 +96,9 @@ func buildTable() *commandTable {
 		{name: "slowlog", arity: -2, flags: a | ld | st, fn: cmdSlowlog, subs: map[string]int{
 			"get": -2, "len": 2, "reset": 2, "help": 2,
 		}},
+		{name: "latency", arity: -2, flags: a | ld | st, fn: cmdLatency, subs: map[string]int{
+			"latest": 2, "history": 3, "reset": -2, "doctor": 2, "graph": 3, "histogram": -2, "help": 2,
+		}},
 		{name: "memory", arity: -2, flags: r, fn: cmdMemory, subs: map[string]int{
 			"usage": -3, "stats": 2, "doctor": 2, "help": 2, "purge": 2, "malloc-stats": 2,
 		}},
@@ -106,6 +113,7 @@ func buildTable() *commandTable {
 	t := &commandTable{list: list, byName: make(map[string]*command, len(list))}
 	for i, cmd := range list {
 		cmd.idx = i
+		cmd.readOnlyCheck = cmd.flags&flagWrite != 0 && cmd.firstKey > 0 && cmd.name != "del" && cmd.name != "unlink"
 		t.byName[cmd.name] = cmd
 	}
 	return t

@@ -42,6 +42,12 @@ type Limits struct {
 	// MaxInlineLen bounds an inline command line, and the header lines of
 	// multibulk commands, in bytes (default 64 KiB).
 	MaxInlineLen int64
+	// Unauthenticated words a request over MaxMultibulkLen or MaxBulkLen
+	// as Redis does for a client that has not authenticated
+	// (ErrUnauthMultibulk, ErrUnauthBulk), and also bounds each argument
+	// of an inline command by MaxBulkLen. Servers set it, with small
+	// limits, through SetLimits until the client authenticates.
+	Unauthenticated bool
 }
 
 func (l Limits) withDefaults() Limits {
@@ -84,6 +90,13 @@ var (
 	// Redis skips the two bytes after a bulk without looking at them; strata
 	// checks them, since anything else means the client lost framing.
 	errBulkCRLF = &ProtocolError{"ERR Protocol error: expected CRLF after bulk"}
+)
+
+// The protocol errors for a client that has not authenticated and sent
+// more than Limits allow (Limits.Unauthenticated), in Redis's words.
+var (
+	ErrUnauthMultibulk = &ProtocolError{"ERR Protocol error: unauthenticated multibulk length"}
+	ErrUnauthBulk      = &ProtocolError{"ERR Protocol error: unauthenticated bulk length"}
 )
 
 func errExpectedDollar(got byte) error {
@@ -135,6 +148,12 @@ func (r *Reader) resetState() {
 	r.pos, r.nargs, r.bulk = 0, -1, -1
 	r.offs = r.offs[:0]
 }
+
+// SetLimits replaces the Reader's limits (zero fields take the defaults)
+// from the next command on; a command partly parsed keeps the checks
+// already made on it. Servers use it to apply a small pre-authentication
+// budget and lift it once the client has authenticated.
+func (r *Reader) SetLimits(lim Limits) { r.lim = lim.withDefaults() }
 
 // Buffered returns the number of bytes read from the stream and not yet
 // consumed by a returned command.
@@ -246,7 +265,13 @@ func (r *Reader) parseMultiBulk() ([][]byte, error) {
 			return nil, nil
 		}
 		n, ok := parseLen(r.buf[base+1 : base+end])
-		if !ok || n > r.lim.MaxMultibulkLen {
+		if !ok {
+			return nil, errInvalidMultiBulk
+		}
+		if n > r.lim.MaxMultibulkLen {
+			if r.lim.Unauthenticated {
+				return nil, ErrUnauthMultibulk
+			}
 			return nil, errInvalidMultiBulk
 		}
 		r.pos = end + 2
@@ -275,7 +300,13 @@ func (r *Reader) parseMultiBulk() ([][]byte, error) {
 				return nil, nil
 			}
 			n, ok := parseLen(r.buf[base+r.pos+1 : base+end])
-			if !ok || n < 0 || n > r.lim.MaxBulkLen {
+			if !ok || n < 0 {
+				return nil, errInvalidBulk
+			}
+			if n > r.lim.MaxBulkLen {
+				if r.lim.Unauthenticated {
+					return nil, ErrUnauthBulk
+				}
 				return nil, errInvalidBulk
 			}
 			r.bulk = int(n)
@@ -361,7 +392,17 @@ func (r *Reader) parseInline() ([][]byte, error) {
 		return nil, err
 	}
 	if int64(len(args)) > r.lim.MaxMultibulkLen {
+		if r.lim.Unauthenticated {
+			return nil, ErrUnauthMultibulk
+		}
 		return nil, errInvalidMultiBulk
+	}
+	if r.lim.Unauthenticated {
+		for _, a := range args {
+			if int64(len(a)) > r.lim.MaxBulkLen {
+				return nil, ErrUnauthBulk
+			}
+		}
 	}
 	r.args = args
 	r.r += nl + 1

@@ -1,0 +1,145 @@
+package node_test
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"go.uber.org/goleak"
+
+	"github.com/strata-cache/strata/internal/config"
+	"github.com/strata-cache/strata/internal/node"
+	"github.com/strata-cache/strata/internal/resource"
+	pgtest "github.com/strata-cache/strata/internal/testenv/postgres"
+	"github.com/strata-cache/strata/internal/testenv/procs"
+)
+
+// One PostgreSQL server serves the whole package; it starts with the first
+// test that needs it. Tests that stop it start it again before they end.
+var (
+	srvOnce sync.Once
+	srv     *pgtest.Server
+	srvErr  error
+)
+
+const db = "app"
+
+func TestMain(m *testing.M) {
+	code := m.Run()
+	if srv != nil {
+		if err := srv.Close(); err != nil {
+			fmt.Fprintln(os.Stderr, "postgres: close:", err)
+			code = 1
+		}
+	}
+	if code == 0 {
+		if err := goleak.Find(); err != nil {
+			fmt.Fprintln(os.Stderr, "goroutine leak:", err)
+			code = 1
+		}
+	}
+	os.Exit(code)
+}
+
+// server returns the package's server with the schema loaded. A missing
+// PostgreSQL installation skips the test, or fails it under CI=true.
+func server(t testing.TB) *pgtest.Server {
+	t.Helper()
+	srvOnce.Do(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+		defer cancel()
+		srv, srvErr = pgtest.Start(ctx, pgtest.Options{})
+		if srvErr == nil {
+			srvErr = loadSchema(ctx, srv)
+		}
+	})
+	procs.Require(t, srvErr)
+	return srv
+}
+
+func loadSchema(ctx context.Context, s *pgtest.Server) error {
+	if err := s.CreateDatabase(ctx, db); err != nil {
+		return err
+	}
+	return s.Exec(ctx, db, `
+CREATE TABLE users (
+	id    int8 PRIMARY KEY,
+	name  text NOT NULL,
+	email text
+);
+INSERT INTO users (id, name, email)
+	SELECT i, 'user' || i, 'user' || i || '@example.com' FROM generate_series(1, 1000) AS i;
+INSERT INTO users (id, name, email) VALUES
+	(1001, 'O''Brien', NULL),
+	(1002, 'back\slash', NULL),
+	(1003, ''' OR ''1''=''1', NULL);
+`)
+}
+
+// spec returns a resource declaration with the defaults filled in.
+func spec(key, query string, ttl time.Duration) resource.Spec {
+	s := resource.DefaultSpec()
+	s.Key, s.Query, s.TTL = key, query, ttl
+	return s
+}
+
+// startNode starts an in-process node with both front ends on free
+// loopback ports, over the package's database, and stops it when the test
+// ends.
+func startNode(t *testing.T, resources map[string]resource.Spec) *node.Node {
+	t.Helper()
+	s := server(t)
+	cfg := config.Default()
+	cfg.RESP.Addr, cfg.HTTP.Addr = "127.0.0.1:0", "127.0.0.1:0"
+	cfg.Shutdown.Timeout = 5 * time.Second
+	cfg.Postgres.DSN = s.DSN(db)
+	cfg.Resources = resources
+	n, err := node.New(cfg, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := n.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		if err := n.Shutdown(ctx); err != nil {
+			t.Errorf("Shutdown: %v", err)
+		}
+	})
+	return n
+}
+
+// query runs sql in the test database and returns the first column of the
+// first row as an int64.
+func queryInt(t *testing.T, sql string, args ...any) int64 {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	c, err := pgx.Connect(ctx, server(t).DSN(db))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close(context.Background())
+	var n int64
+	if err := c.QueryRow(ctx, sql, args...).Scan(&n); err != nil {
+		t.Fatalf("%s: %v", sql, err)
+	}
+	return n
+}
+
+func exec(t *testing.T, sql string, args ...any) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := server(t).Exec(ctx, db, sql, args...); err != nil {
+		t.Fatal(err)
+	}
+}
