@@ -2,65 +2,32 @@ package node_test
 
 import (
 	"context"
-	"fmt"
 	"io"
 	"log/slog"
-	"os"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/jackc/pgx/v5"
-	"go.uber.org/goleak"
 
 	"github.com/strata-cache/strata/internal/config"
 	"github.com/strata-cache/strata/internal/node"
 	"github.com/strata-cache/strata/internal/resource"
 	pgtest "github.com/strata-cache/strata/internal/testenv/postgres"
-	"github.com/strata-cache/strata/internal/testenv/procs"
 )
 
-// One PostgreSQL server serves the whole package; it starts with the first
-// test that needs it. Tests that stop it start it again before they end.
-var (
-	srvOnce sync.Once
-	srv     *pgtest.Server
-	srvErr  error
-)
+// shared is the package's one PostgreSQL server; it starts with the first
+// test that needs it.
+var shared = &pgtest.Shared{Setup: loadSchema}
 
 const db = "app"
 
-func TestMain(m *testing.M) {
-	code := m.Run()
-	if srv != nil {
-		if err := srv.Close(); err != nil {
-			fmt.Fprintln(os.Stderr, "postgres: close:", err)
-			code = 1
-		}
-	}
-	if code == 0 {
-		if err := goleak.Find(); err != nil {
-			fmt.Fprintln(os.Stderr, "goroutine leak:", err)
-			code = 1
-		}
-	}
-	os.Exit(code)
-}
+func TestMain(m *testing.M) { pgtest.RunShared(m, shared) }
 
 // server returns the package's server with the schema loaded. A missing
 // PostgreSQL installation skips the test, or fails it under CI=true.
 func server(t testing.TB) *pgtest.Server {
 	t.Helper()
-	srvOnce.Do(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
-		defer cancel()
-		srv, srvErr = pgtest.Start(ctx, pgtest.Options{})
-		if srvErr == nil {
-			srvErr = loadSchema(ctx, srv)
-		}
-	})
-	procs.Require(t, srvErr)
-	return srv
+	return shared.Get(t)
 }
 
 func loadSchema(ctx context.Context, s *pgtest.Server) error {

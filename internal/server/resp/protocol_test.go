@@ -367,7 +367,17 @@ func TestShutdownFinishesInFlight(t *testing.T) {
 	// The server may read the batch in pieces; everything it read before
 	// Shutdown is answered, and whatever it answers is complete.
 	c.send(b.String())
-	time.Sleep(50 * time.Millisecond)
+	// Shut down once the server has executed the whole batch (seen from a
+	// second connection), so the test does not depend on how fast the
+	// machine reads: the replies are then written or being written.
+	probe := ts.dial(t)
+	deadline := time.Now().Add(30 * time.Second)
+	for probe.do("DBSIZE") != "1000" {
+		if time.Now().After(deadline) {
+			t.Fatal("the server did not execute the batch within 30s")
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
 	go func() {
 		defer close(tsDone)
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
