@@ -40,6 +40,7 @@ import (
 
 	"github.com/strata-cache/strata/internal/cache"
 	"github.com/strata-cache/strata/internal/gateway"
+	"github.com/strata-cache/strata/internal/slowlog"
 	"github.com/strata-cache/strata/internal/telemetry"
 )
 
@@ -139,6 +140,9 @@ type Options struct {
 	// gateway.go) and finds the client address behind trusted proxies.
 	// Nil, or a Gateway without keys, lets every request through.
 	Gateway *gateway.Gateway
+	// SlowLog is served at /v1/slowlog for the console. Nil makes
+	// /v1/slowlog answer 404 not-configured.
+	SlowLog *slowlog.Log
 }
 
 // API is the REST front end. It is an http.Handler, safe for concurrent use;
@@ -154,6 +158,7 @@ type API struct {
 	maxBatchKeys int
 	now          cache.Clock
 	gw           *gateway.Gateway
+	slowlog      *slowlog.Log
 
 	// slots spreads requests over the Isolation lock's stripes.
 	slots atomic.Uint64
@@ -181,6 +186,7 @@ func New(opts Options) *API {
 		maxBatchKeys: opts.MaxBatchKeys,
 		now:          opts.Clock,
 		gw:           opts.Gateway,
+		slowlog:      opts.SlowLog,
 	}
 	if a.log == nil {
 		a.log = slog.New(slog.DiscardHandler)
@@ -266,6 +272,9 @@ func route(method, path string) (string, handler) {
 			return RouteExplain, (*API).explain
 		}
 		return RouteExplAny, methodNotAllowed("GET, HEAD")
+	}
+	if name, h, ok := consoleRoute(method, path); ok { // console.go
+		return name, h
 	}
 	var name string
 	var h handler

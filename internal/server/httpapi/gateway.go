@@ -37,14 +37,17 @@ func routeScope(route string) (scope gateway.Scope, data bool) {
 		return gateway.ScopeRead, true
 	case RouteKVPut, RouteKVDelete:
 		return gateway.ScopeWrite, true
-	case RouteMetrics, RouteStats:
+	case RouteMetrics, RouteStats, RouteKeys, RouteSlowlog:
 		return gateway.ScopeAdmin, false
 	}
 	return 0, false
 }
 
-// openRoute reports whether a route answers without authentication.
-func openRoute(route string) bool { return route == RouteLivez || route == RouteReadyz }
+// openRoute reports whether a route answers without authentication. The
+// console's static assets (RouteUI) are open too: console.go says why.
+func openRoute(route string) bool {
+	return route == RouteLivez || route == RouteReadyz || route == RouteUI
+}
 
 // guard returns h, or when the gateway refuses the request a handler that
 // answers the refusal. It records the principal in x for handlers that
