@@ -43,7 +43,7 @@ async function step(name, fn) {
   }
 }
 
-async function waitFor(what, fn, timeout = 10000) {
+async function waitFor(what, fn, timeout = 30000) {
   const end = Date.now() + timeout;
   let last;
   while (Date.now() < end) {
