@@ -132,6 +132,7 @@ func New(cfg config.Config, log *slog.Logger) (*Node, error) {
 		Metrics:  n.metrics,
 		Ready:    n.readiness,
 		Stats:    func() any { return n.Stats() },
+		SlowLog:  n.slow,
 		MaxBody:  int64(cfg.HTTP.MaxBody),
 
 		Gateway:      n.gw,

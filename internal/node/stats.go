@@ -24,6 +24,9 @@ type Stats struct {
 	// mode): its read-through counters.
 	Resources  map[string]*ResourceStats `json:"resources,omitempty"`
 	Goroutines int                       `json:"goroutines"`
+	// Latency is every command's latency histogram merged (latency.go);
+	// absent before the first command.
+	Latency *LatencyStats `json:"latency,omitempty"`
 }
 
 // TierStats are one tier's counters, with the derived hit ratio.
@@ -141,6 +144,7 @@ func (n *Node) Stats() Stats {
 			}
 		}
 	}
+	st.Latency = commandLatency(families)
 	for _, r := range st.Resources {
 		if r.Hits+r.Misses > 0 {
 			r.HitRatio = float64(r.Hits) / float64(r.Hits+r.Misses)
