@@ -55,6 +55,9 @@ need_cmd prometheus prometheus
 need_cmd promtool prometheus
 need_cmd prometheus-redis-exporter prometheus-redis-exporter
 need_cmd chromium chromium
+need_cmd node nodejs
+need_cmd npm npm
+need_cmd curl curl
 if ((${#missing[@]} > 0)); then
 	if [[ ${SKIP_INSTALL:-0} == 1 ]]; then
 		echo "missing packages (SKIP_INSTALL=1, not installing): ${missing[*]}" >&2
