@@ -44,6 +44,10 @@ type ResourceMetrics struct {
 	// FillsRejected counts fills refused by the fence because their key
 	// was invalidated while they queried (a stale set prevented).
 	FillsRejected Counter
+	// BypassStaleness and BypassMinLSN count reads that skipped L1 because
+	// the node could not show it was within max_staleness, or had not
+	// applied the WAL position the client asked for (freshness.go).
+	BypassStaleness, BypassMinLSN Counter
 }
 
 type nopMetric struct{}
@@ -54,7 +58,8 @@ func (nopMetric) Observe(float64) {}
 func (m *ResourceMetrics) fillDefaults() {
 	for _, c := range []*Counter{&m.Hits, &m.Misses, &m.NegativeHits, &m.CoalescedWaiters,
 		&m.QueriesOK, &m.QueriesNotFound, &m.QueriesError, &m.QueriesUnavailable,
-		&m.StaleRevalidate, &m.StaleError, &m.BypassNoCache, &m.FillsRejected} {
+		&m.StaleRevalidate, &m.StaleError, &m.BypassNoCache, &m.FillsRejected,
+		&m.BypassStaleness, &m.BypassMinLSN} {
 		if *c == nil {
 			*c = nopMetric{}
 		}
@@ -82,6 +87,9 @@ type readThrough struct {
 	fence  fence
 	group  singleflight.Group
 	rand   func() float64
+	// fresh is the WAL freshness oracle (freshness.go); nil until
+	// SetFreshness.
+	fresh atomic.Pointer[freshBox]
 
 	// base is the parent of every shared load's context; Close cancels it.
 	base   context.Context
@@ -95,8 +103,13 @@ type readThrough struct {
 type ReadOptions struct {
 	// NoCache reads a resource key from the origin whatever L1 holds, and
 	// refreshes L1 with the result (fenced, like every fill). It is
-	// ignored for plain keys. (Issue 4 adds a minimum WAL position here.)
+	// ignored for plain keys.
 	NoCache bool
+	// MinLSN, when not 0, is a WAL position the client's own write
+	// committed at or before (read-your-writes): a resource key bound to
+	// tables is answered from L1 only once the node has applied it, after
+	// a bounded wait; otherwise it is read from the origin.
+	MinLSN uint64
 }
 
 // Stale reasons, as in strata_stale_served_total{reason}.
@@ -222,6 +235,13 @@ func (c *Cache) Read(ctx context.Context, key string, opts ReadOptions) (ReadRes
 		return ReadResult{}, err
 	}
 	res := ReadResult{Resource: rs.r}
+	if !opts.NoCache && len(rs.r.Spec.Tables) > 0 {
+		if reason := c.rt.bypassReason(ctx, rs, opts.MinLSN); reason != "" {
+			rs.m.bypass(reason).Inc()
+			key, params := own(rs, key)
+			return c.readOrigin(ctx, rs, key, params, res)
+		}
+	}
 	if opts.NoCache {
 		rs.m.BypassNoCache.Inc()
 		key, params := own(rs, key)
@@ -297,23 +317,35 @@ type flight struct {
 	res    LoadResult
 	entry  Entry // what was (or would have been) stored
 	leader *byte // identifies the reader whose call ran the load
+	tok    token // the fill's token: which invalidations it saw
 }
 
 // load loads key through the per-key singleflight and waits for it on ctx.
 func (c *Cache) load(ctx context.Context, rs *resState, key string, params []string, kind FillKind) (flight, error) {
-	me := new(byte)
-	ch := c.rt.group.DoChan(key, func() (any, error) {
-		return c.fill(rs, key, params, kind, me)
-	})
-	select {
-	case r := <-ch:
-		fl, _ := r.Val.(flight)
-		if r.Shared && fl.leader != me {
-			rs.m.CoalescedWaiters.Inc()
+	// A reader must not take the value of a flight that began before an
+	// invalidation the reader itself came after: that value may predate
+	// the write. Invalidate makes the singleflight forget the key, and a
+	// resource-wide invalidation cannot, so the reader compares tokens and
+	// loads again (at most twice; the third flight began after it did).
+	mine := c.rt.fence.take(key, rs)
+	for attempt := 0; ; attempt++ {
+		me := new(byte)
+		ch := c.rt.group.DoChan(key, func() (any, error) {
+			return c.fill(rs, key, params, kind, me)
+		})
+		select {
+		case r := <-ch:
+			fl, _ := r.Val.(flight)
+			if r.Shared && fl.leader != me {
+				rs.m.CoalescedWaiters.Inc()
+				if r.Err == nil && attempt < 2 && fl.tok.older(mine) {
+					continue
+				}
+			}
+			return fl, r.Err
+		case <-ctx.Done():
+			return flight{}, fmt.Errorf("%w: the request ended while waiting for the load: %w", ErrOriginUnavailable, ctx.Err())
 		}
-		return fl, r.Err
-	case <-ctx.Done():
-		return flight{}, fmt.Errorf("%w: the request ended while waiting for the load: %w", ErrOriginUnavailable, ctx.Err())
 	}
 }
 
@@ -394,13 +426,13 @@ func (c *Cache) fillStarted(rs *resState, key string, params []string, kind Fill
 		// and leaves the flight; it then starts a flight of its own. Check
 		// again, as groupcache does, so a stampede costs one query.
 		if e, ok := c.l1.Peek(key); ok && e.Fill != nil && e.Fill.current() && c.now() < e.Fill.FreshUntil {
-			return flight{res: LoadResult{Value: e.Value, Found: !e.Fill.Negative}, entry: e, leader: leader}, nil
+			return flight{res: LoadResult{Value: e.Value, Found: !e.Fill.Negative}, entry: e, leader: leader, tok: tok}, nil
 		}
 	}
 	ctx, cancel := context.WithTimeout(c.rt.base, spec.Timeout())
 	defer cancel()
 	res, err := c.rt.loader.Load(ctx, spec.Name, params)
-	fl := flight{res: res, leader: leader}
+	fl := flight{res: res, leader: leader, tok: tok}
 	if err != nil {
 		switch {
 		case errors.Is(err, ErrSourceBadParam):
@@ -491,6 +523,9 @@ func (c *Cache) Invalidate(key string) bool {
 		existed = usable(old)
 		return old, Remove
 	})
+	// Readers that come after this invalidation start a new load rather
+	// than join one that may have read the database before the write.
+	c.rt.group.Forget(key)
 	return existed
 }
 

@@ -61,6 +61,9 @@ type Config struct {
 	// that read through to PostgreSQL. Each is decoded onto
 	// resource.DefaultSpec. Default none: embedded mode, no database.
 	Resources map[string]resource.Spec `koanf:"resources" yaml:"resources"`
+	// WAL configures invalidation from PostgreSQL's WAL (wal.go), used
+	// when a resource binds tables.
+	WAL WALConfig `koanf:"wal" yaml:"wal"`
 }
 
 // RESPConfig configures the RESP (Redis protocol) listener. The limits
@@ -243,6 +246,7 @@ func Default() Config {
 			Timeout: 10 * time.Second,
 		},
 		Postgres: defaultPostgres(),
+		WAL:      defaultWAL(),
 		Gateway: GatewayConfig{
 			ProtectedMode: true,
 		},
@@ -327,6 +331,7 @@ func (c Config) Validate() error {
 	c.Gateway.validate(&p)
 	c.TLS.validate(&p)
 	c.validatePostgres(&p)
+	c.validateWAL(&p)
 
 	return errors.Join(p...)
 }

@@ -42,6 +42,7 @@ type Node struct {
 	clock   *otter.CoarseClock
 	l1      *local.Tier
 	src     *postgres.Source // nil without resources
+	wal     *walState        // nil unless a resource binds tables (wal.go)
 	cache   *cache.Cache
 	slow    *slowlog.Log
 	resp    *resp.Server
@@ -106,6 +107,13 @@ func New(cfg config.Config, log *slog.Logger) (*Node, error) {
 		copts.Metrics = resourceMetrics(telemetry.NewResourceMetrics(n.reg))
 	}
 	n.cache = cache.New(copts)
+	if err := n.startWAL(); err != nil {
+		n.cache.Close()
+		src.Close()
+		n.l1.Close()
+		n.clock.Stop()
+		return nil, err
+	}
 	n.slow = slowlog.New(cfg.Slowlog.LogSlowerThan, cfg.Slowlog.MaxLen)
 	n.resp = resp.New(resp.Options{
 		Cache:   n.cache,
@@ -272,6 +280,7 @@ func (n *Node) Shutdown(ctx context.Context) error {
 		wg.Wait()
 		n.stopReload()
 		n.wg.Wait()
+		n.stopWAL()
 		n.cache.Close() // waits for loads and background refreshes
 		if n.src != nil {
 			n.src.Close()
@@ -292,7 +301,7 @@ func (n *Node) readiness() (bool, []string) {
 	if !n.ready.Load() {
 		return false, []string{"starting"}
 	}
-	return true, nil
+	return true, n.walReasons()
 }
 
 func (n *Node) tierStats() telemetry.TierStats {

@@ -88,6 +88,7 @@ func resourceMetrics(m *telemetry.ResourceMetrics) func(string) cache.ResourceMe
 			QueriesUnavailable: s.QueriesUnavailable, QueryDuration: s.QueryDuration,
 			StaleRevalidate: s.StaleRevalidate, StaleError: s.StaleError,
 			BypassNoCache: s.BypassNoCache, FillsRejected: s.FillsRejected,
+			BypassStaleness: m.Bypass(name, cache.BypassStaleness), BypassMinLSN: m.Bypass(name, cache.BypassMinLSN),
 		}
 	}
 }

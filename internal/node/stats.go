@@ -22,8 +22,11 @@ type Stats struct {
 	TotalCommands uint64                  `json:"total_commands"`
 	// Resources has one entry per configured resource (absent in embedded
 	// mode): its read-through counters.
-	Resources  map[string]*ResourceStats `json:"resources,omitempty"`
-	Goroutines int                       `json:"goroutines"`
+	Resources map[string]*ResourceStats `json:"resources,omitempty"`
+	// Freshness is WAL invalidation's state (absent unless a resource
+	// binds tables): positions, lag, and which resources bypass L1 and why.
+	Freshness  *FreshnessStats `json:"freshness,omitempty"`
+	Goroutines int             `json:"goroutines"`
 	// Latency is every command's latency histogram merged (latency.go);
 	// absent before the first command.
 	Latency *LatencyStats `json:"latency,omitempty"`
@@ -86,6 +89,7 @@ func (n *Node) Stats() Stats {
 		Commands:   map[string]CommandStats{},
 		Goroutines: runtime.NumGoroutine(),
 	}
+	st.Freshness = n.Freshness()
 	families, err := n.reg.Gather()
 	if err != nil {
 		n.log.Warn("gathering metrics for stats", "error.message", err.Error())

@@ -39,7 +39,7 @@ type ResourceSeries struct {
 //	strata_origin_queries_total{resource,outcome}          counter: ok, not_found, error, unavailable
 //	strata_origin_query_duration_seconds{resource}         histogram, 100µs..10s
 //	strata_stale_served_total{resource,reason}             counter: revalidate, error
-//	strata_bypass_reads_total{resource,reason}             counter: no_cache (issue 4 adds more)
+//	strata_bypass_reads_total{resource,reason}             counter: no_cache, staleness, min_lsn
 //	strata_fills_rejected_total{resource}                  counter: fills fenced off by an invalidation
 func NewResourceMetrics(reg prometheus.Registerer) *ResourceMetrics {
 	res := []string{"resource"}
@@ -75,7 +75,7 @@ func NewResourceMetrics(reg prometheus.Registerer) *ResourceMetrics {
 		}, []string{"resource", "reason"}),
 		bypass: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "strata_bypass_reads_total",
-			Help: "Resource reads that bypassed the cache and read PostgreSQL, by resource and reason (no_cache: the client asked).",
+			Help: "Resource reads that bypassed the cache and read PostgreSQL, by resource and reason (no_cache: the client asked; staleness: not provably within max_staleness; min_lsn: the client's WAL position not applied in time).",
 		}, []string{"resource", "reason"}),
 		rejected: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "strata_fills_rejected_total",

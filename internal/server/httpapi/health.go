@@ -28,6 +28,10 @@ func (a *API) readyz(x *exchange, r *http.Request) error {
 				reasons = []string{"not ready"}
 			}
 			return writeJSON(x, r, http.StatusServiceUnavailable, readiness{Status: "not ready", Reasons: reasons})
+		} else if len(reasons) > 0 {
+			// Ready but degraded (e.g. reads bypass a stale cache): still
+			// 200, with the reasons.
+			return writeJSON(x, r, http.StatusOK, readiness{Status: "degraded", Reasons: reasons})
 		}
 	}
 	return writeJSON(x, r, http.StatusOK, readiness{Status: "ready"})

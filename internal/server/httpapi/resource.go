@@ -25,6 +25,13 @@ const (
 // cannot touch them).
 func (a *API) getResource(x *exchange, r *http.Request, key, contentType string) error {
 	opts := cache.ReadOptions{NoCache: noCache(r)}
+	if v := r.Header.Get(MinLSNHeader); v != "" {
+		lsn, err := cache.ParseLSN(v)
+		if err != nil {
+			return fmt.Errorf("%w: %s: %w", ErrBadRequest, MinLSNHeader, err)
+		}
+		opts.MinLSN = lsn
+	}
 	res, err := a.cache.Read(r.Context(), key, opts)
 	h := x.Header()
 	if err != nil {
@@ -37,6 +44,12 @@ func (a *API) getResource(x *exchange, r *http.Request, key, contentType string)
 	}
 	return a.writeEntry(x, r, res.Entry, res.CacheStatus(), contentType)
 }
+
+// MinLSNHeader carries a read-your-writes WAL position: the value of
+// pg_current_wal_lsn() after the client's own commit, e.g. "0/16B3748".
+// A WAL-invalidated resource key is then answered at least that fresh
+// (the node waits, bounded, until it has applied it, or reads PostgreSQL).
+const MinLSNHeader = "X-Strata-Min-LSN"
 
 // noCache reports whether the request asks to bypass caches.
 func noCache(r *http.Request) bool {

@@ -84,16 +84,28 @@ func mgetThrough(c *conn, keys [][]byte) {
 	}
 }
 
-// cmdStrataGet is STRATA.GET key [NOCACHE]: GET with read-through options.
-// NOCACHE reads a resource key from PostgreSQL whatever the cache holds
-// and refreshes the cache with it; on a plain key it changes nothing.
-// Issue 4 adds MINLSN <lsn> (read-your-writes).
+// cmdStrataGet is STRATA.GET key [NOCACHE] [MINLSN lsn]: GET with
+// read-through options. NOCACHE reads a resource key from PostgreSQL
+// whatever the cache holds and refreshes the cache with it; on a plain key
+// it changes nothing. MINLSN lsn (pg_current_wal_lsn() after the client's
+// own commit, e.g. 0/16B3748) reads a WAL-invalidated resource key at
+// least that fresh: the node waits, bounded by wal.min_lsn_wait, until it
+// has applied lsn, or reads PostgreSQL.
 func cmdStrataGet(c *conn, args [][]byte) {
 	var opts cache.ReadOptions
-	for _, a := range args[2:] {
+	for i := 2; i < len(args); i++ {
+		a := args[i]
 		switch {
 		case eqFold(a, "nocache"):
 			opts.NoCache = true
+		case eqFold(a, "minlsn") && i+1 < len(args):
+			lsn, err := cache.ParseLSN(string(args[i+1]))
+			if err != nil {
+				c.errReply("ERR MINLSN: " + err.Error())
+				return
+			}
+			opts.MinLSN = lsn
+			i++
 		default:
 			c.errReply(errSyntax)
 			return
