@@ -128,7 +128,7 @@ func TestPostgresRestartLosesNoInvalidation(t *testing.T) {
 		}
 		// The node cannot vouch for its cache now: it says so, and stays
 		// ready (its reads go to PostgreSQL, which answers 503s now).
-		for deadline := time.Now().Add(5 * time.Second); ; {
+		for deadline := time.Now().Add(60 * time.Second); ; {
 			r := httpGet(t, http.DefaultClient, "http://"+n.HTTPAddr()+"/readyz")
 			if r.status == 200 && strings.Contains(r.body, "degraded") && strings.Contains(r.body, "disconnected") {
 				break
@@ -207,10 +207,14 @@ INSERT INTO bulk SELECT i, 1 FROM generate_series(1, 100000) i`)
 				}
 			}
 		})
+		// stop ends the reader, also when fn fails the test (Goexit runs
+		// the deferred call), so that it never logs after the test ended.
+		var once sync.Once
+		stop := func() { once.Do(func() { close(done); wg.Wait() }) }
+		defer stop()
 		fn()
 		time.Sleep(200 * time.Millisecond)
-		close(done)
-		wg.Wait()
+		stop()
 		warm()
 	}
 	warm()

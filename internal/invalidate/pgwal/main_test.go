@@ -182,7 +182,7 @@ func write(t *testing.T, conn *pgx.Conn, sql string, args ...any) pgwal.LSN {
 // waitApplied waits, at most 10s, until c applied lsn.
 func waitApplied(t *testing.T, c *pgwal.Consumer, lsn pgwal.LSN) {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
 	if err := c.WaitApplied(ctx, lsn); err != nil {
 		t.Fatalf("WaitApplied(%s): %v (status %+v)", lsn, err, c.Status())
