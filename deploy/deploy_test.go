@@ -275,8 +275,10 @@ func metricNames(text []byte) map[string]bool {
 // on the /metrics of a running node after a few RESP commands and HTTP
 // requests, plus the families that appear only after a rare event (a
 // rejected connection), taken from a telemetry.Metrics with every series
-// touched. Dashboards and rules may name only these, the recording rules
-// and Prometheus's own "up".
+// touched, and the WAL invalidation and PostgreSQL read-through families,
+// which a node exports only with PostgreSQL configured. Dashboards and
+// rules may name only these, the recording rules and Prometheus's own
+// "up".
 func exportedMetrics(t *testing.T) map[string]bool {
 	t.Helper()
 	n := startNode(t, nil)
@@ -305,6 +307,13 @@ func exportedMetrics(t *testing.T) map[string]bool {
 	wal := telemetry.NewWALMetrics(reg, func() (bool, float64) { return true, 0 })
 	wal.Lag.Observe(0.001)
 	wal.Invalidations.WithLabelValues("public.users").Inc()
+	// So do PostgreSQL read-through's, which exist only for configured
+	// resources. ResourceMetrics.For creates every series of a resource but
+	// the bypass reasons other than no_cache.
+	res := telemetry.NewResourceMetrics(reg)
+	users := res.For("users")
+	users.QueryDuration.Observe(0.001)
+	res.Bypass("users", "staleness").Inc()
 	mfs, err := reg.Gather()
 	if err != nil {
 		t.Fatal(err)
