@@ -35,70 +35,15 @@ ZIPF_S=${ZIPF_S:-0.99}
 ROUNDS=${ROUNDS:-2}
 
 repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
-tmp=$(mktemp -d /tmp/strata-nginx-run.XXXXXX)
-OUT=${OUT:-$(mktemp -d /tmp/strata-nginx-bench.XXXXXX)}
+# shellcheck source=bench/lib.sh
+. "$repo/bench/lib.sh"
+bench_init nginx-run
+OUT=${OUT:-$(mktemp -d "${TMPDIR:-/tmp}/strata-nginx-bench.XXXXXX")}
 mkdir -p "$OUT"
-
-pids=()
-cleanup() {
-	local pid
-	for pid in "${pids[@]}"; do
-		kill -TERM "$pid" 2>/dev/null || true
-	done
-	for pid in "${pids[@]}"; do
-		# Wait up to 5 s for a clean exit, then insist.
-		for _ in $(seq 50); do
-			kill -0 "$pid" 2>/dev/null || break
-			sleep 0.1
-		done
-		kill -KILL "$pid" 2>/dev/null || true
-		wait "$pid" 2>/dev/null || true
-	done
-	rm -rf "$tmp"
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM
 
 die() {
 	echo "nginx.sh: $*" >&2
 	exit 1
-}
-
-# port_free PORT succeeds when nothing accepts connections on it.
-port_free() { ! (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
-
-# free_port prints a port nothing listens on, avoiding ones already chosen.
-chosen=" "
-free_port() {
-	local p
-	for _ in $(seq 200); do
-		p=$((20000 + RANDOM % 40000))
-		if [[ $chosen != *" $p "* ]] && port_free "$p"; then
-			chosen+="$p "
-			echo "$p"
-			return
-		fi
-	done
-	die "no free port found"
-}
-
-# wait_port PORT PID NAME LOG waits until PORT accepts connections, failing
-# early if PID exits.
-wait_port() {
-	local port=$1 pid=$2 name=$3 log=$4
-	for _ in $(seq 200); do
-		if ! port_free "$port"; then
-			return
-		fi
-		if ! kill -0 "$pid" 2>/dev/null; then
-			echo "--- $name log ---" >&2
-			tail -n 30 "$log" >&2 || true
-			die "$name exited before listening on 127.0.0.1:$port"
-		fi
-		sleep 0.05
-	done
-	tail -n 30 "$log" >&2 || true
-	die "$name did not listen on 127.0.0.1:$port within 10s"
 }
 
 # --- binaries ---------------------------------------------------------------

@@ -53,56 +53,9 @@ done
 command -v runuser >/dev/null || { echo "error: runuser not found (util-linux)" >&2; exit 1; }
 id postgres >/dev/null 2>&1 || { echo "error: no postgres user (apt-get install postgresql-15 creates it)" >&2; exit 1; }
 
-tmp=$(mktemp -d "${TMPDIR:-/tmp}/strata-pgbench.XXXXXX")
-chmod 755 "$tmp"
-pids=()
-cleanup() {
-	local pid
-	for pid in "${pids[@]}"; do
-		kill -INT "$pid" 2>/dev/null || true # postgres: fast shutdown; strata: graceful
-	done
-	for pid in "${pids[@]}"; do
-		for _ in $(seq 100); do
-			kill -0 "$pid" 2>/dev/null || break
-			sleep 0.1
-		done
-		kill -KILL "$pid" 2>/dev/null || true
-		wait "$pid" 2>/dev/null || true
-	done
-	rm -rf "$tmp"
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM
-
-free_port() {
-	local p
-	for _ in $(seq 100); do
-		p=$((20000 + RANDOM % 12000))
-		if ! (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null; then
-			echo "$p"
-			return
-		fi
-	done
-	echo "error: no free port found" >&2
-	return 1
-}
-
-wait_port() { # PORT PID NAME LOG
-	for _ in $(seq 300); do
-		if ! kill -0 "$2" 2>/dev/null; then
-			echo "error: $3 exited during startup; its log:" >&2
-			tail -n 30 "$4" >&2
-			exit 1
-		fi
-		if (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; then
-			return
-		fi
-		sleep 0.1
-	done
-	echo "error: $3 did not listen on port $1 within 30s; its log:" >&2
-	tail -n 30 "$4" >&2
-	exit 1
-}
+# shellcheck source=bench/lib.sh
+. bench/lib.sh
+bench_init pgbench INT # postgres: SIGINT is a fast shutdown; strata: graceful
 
 if [[ -z ${STRATA_BIN:-} ]]; then
 	echo "building strata..."
@@ -132,6 +85,9 @@ as_pg "$PG_BIN/postgres" -D "$pgdata" >"$tmp/postgres.log" 2>&1 &
 pg_pid=$!
 pids+=("$pg_pid")
 wait_port "$pg_port" "$pg_pid" postgres "$tmp/postgres.log"
+# runuser does not pass SIGINT on: stop the server itself, by the PID it
+# wrote, or it would outlive the script.
+pids=("$(head -n 1 "$pgdata/postmaster.pid")" "${pids[@]}")
 psql() { "$PG_BIN/psql" -h 127.0.0.1 -p "$pg_port" -U postgres -v ON_ERROR_STOP=1 -q "$@"; }
 until psql -d postgres -c 'SELECT 1' >/dev/null 2>&1; do sleep 0.1; done
 psql -d postgres -c 'CREATE DATABASE app'

@@ -33,57 +33,9 @@ for cmd in redis-server redis-benchmark; do
 	fi
 done
 
-tmp=$(mktemp -d "${TMPDIR:-/tmp}/strata-bench.XXXXXX")
-pids=()
-cleanup() {
-	local pid
-	for pid in "${pids[@]}"; do
-		kill -TERM "$pid" 2>/dev/null || true
-	done
-	for pid in "${pids[@]}"; do
-		for _ in $(seq 50); do
-			kill -0 "$pid" 2>/dev/null || break
-			sleep 0.1
-		done
-		kill -KILL "$pid" 2>/dev/null || true
-		wait "$pid" 2>/dev/null || true
-	done
-	rm -rf "$tmp"
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM
-
-# free_port prints a TCP port on 127.0.0.1 that nothing listens on.
-free_port() {
-	local p
-	for _ in $(seq 100); do
-		p=$((20000 + RANDOM % 12000))
-		if ! (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null; then
-			echo "$p"
-			return
-		fi
-	done
-	echo "error: no free port found" >&2
-	return 1
-}
-
-# wait_port PORT PID NAME LOG waits until PORT accepts connections.
-wait_port() {
-	for _ in $(seq 200); do
-		if ! kill -0 "$2" 2>/dev/null; then
-			echo "error: $3 exited during startup; its log:" >&2
-			tail -n 30 "$4" >&2
-			exit 1
-		fi
-		if (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; then
-			return
-		fi
-		sleep 0.1
-	done
-	echo "error: $3 did not listen on port $1 within 20s; its log:" >&2
-	tail -n 30 "$4" >&2
-	exit 1
-}
+# shellcheck source=bench/lib.sh
+. bench/lib.sh
+bench_init bench
 
 if [[ -z ${STRATA_BIN:-} ]]; then
 	echo "building strata..."
