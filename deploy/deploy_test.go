@@ -29,6 +29,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/strata-cache/strata/internal/node/nodetest"
+
 	"github.com/redis/go-redis/v9"
 	"github.com/spf13/pflag"
 	"go.yaml.in/yaml/v3"
@@ -204,21 +206,7 @@ func startNode(t *testing.T, logs io.Writer) *node.Node {
 	cfg.RESP.Addr = "127.0.0.1:0"
 	cfg.HTTP.Addr = "127.0.0.1:0"
 	cfg.Cache.MaxMemory = 64 * config.MiB
-	n, err := node.New(cfg, telemetry.NewLogger(logs, slog.LevelInfo, telemetry.FormatECS))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := n.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer cancel()
-		if err := n.Shutdown(ctx); err != nil {
-			t.Errorf("node shutdown: %v", err)
-		}
-	})
-	return n
+	return nodetest.Start(t, cfg, telemetry.NewLogger(logs, slog.LevelInfo, telemetry.FormatECS))
 }
 
 // httpGet fetches url and returns the status and body.

@@ -22,6 +22,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/strata-cache/strata/internal/node/nodetest"
+
 	"github.com/strata-cache/strata/internal/config"
 	"github.com/strata-cache/strata/internal/gateway"
 	"github.com/strata-cache/strata/internal/node"
@@ -62,21 +64,7 @@ func writeCert(t *testing.T, certFile, keyFile, cn string) {
 
 func startGatewayNode(t *testing.T, cfg config.Config) *node.Node {
 	t.Helper()
-	n, err := node.New(cfg, slog.New(slog.NewTextHandler(io.Discard, nil)))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := n.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer cancel()
-		if err := n.Shutdown(ctx); err != nil {
-			t.Errorf("Shutdown: %v", err)
-		}
-	})
-	return n
+	return nodetest.Start(t, cfg, nil)
 }
 
 // TestTLSReloadKeepsConnections serves both listeners over TLS, reloads a

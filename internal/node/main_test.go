@@ -2,10 +2,10 @@ package node_test
 
 import (
 	"context"
-	"io"
-	"log/slog"
 	"testing"
 	"time"
+
+	"github.com/strata-cache/strata/internal/node/nodetest"
 
 	"github.com/jackc/pgx/v5"
 
@@ -67,21 +67,7 @@ func startNode(t *testing.T, resources map[string]resource.Spec) *node.Node {
 	cfg.Shutdown.Timeout = 5 * time.Second
 	cfg.Postgres.DSN = s.DSN(db)
 	cfg.Resources = resources
-	n, err := node.New(cfg, slog.New(slog.NewTextHandler(io.Discard, nil)))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := n.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer cancel()
-		if err := n.Shutdown(ctx); err != nil {
-			t.Errorf("Shutdown: %v", err)
-		}
-	})
-	return n
+	return nodetest.Start(t, cfg, nil)
 }
 
 // query runs sql in the test database and returns the first column of the
