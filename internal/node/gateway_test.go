@@ -3,18 +3,10 @@ package node_test
 import (
 	"bufio"
 	"context"
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
 	"crypto/tls"
-	"crypto/x509"
-	"crypto/x509/pkix"
-	"encoding/pem"
 	"errors"
 	"io"
 	"log/slog"
-	"math/big"
-	"net"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -22,45 +14,14 @@ import (
 	"testing"
 	"time"
 
+	"github.com/strata-cache/strata/internal/testenv/tlscert"
+
 	"github.com/strata-cache/strata/internal/node/nodetest"
 
 	"github.com/strata-cache/strata/internal/config"
 	"github.com/strata-cache/strata/internal/gateway"
 	"github.com/strata-cache/strata/internal/node"
 )
-
-// writeCert writes a self-signed certificate for 127.0.0.1 with the given
-// common name to certFile and keyFile.
-func writeCert(t *testing.T, certFile, keyFile, cn string) {
-	t.Helper()
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tmpl := &x509.Certificate{
-		SerialNumber: big.NewInt(time.Now().UnixNano()),
-		Subject:      pkix.Name{CommonName: cn},
-		NotBefore:    time.Now().Add(-time.Hour),
-		NotAfter:     time.Now().Add(time.Hour),
-		IPAddresses:  []net.IP{net.IPv4(127, 0, 0, 1)},
-		KeyUsage:     x509.KeyUsageDigitalSignature,
-		ExtKeyUsage:  []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	kder, err := x509.MarshalECPrivateKey(key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(certFile, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(keyFile, pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: kder}), 0o600); err != nil {
-		t.Fatal(err)
-	}
-}
 
 func startGatewayNode(t *testing.T, cfg config.Config) *node.Node {
 	t.Helper()
@@ -73,7 +34,7 @@ func startGatewayNode(t *testing.T, cfg config.Config) *node.Node {
 func TestTLSReloadKeepsConnections(t *testing.T) {
 	dir := t.TempDir()
 	certFile, keyFile := filepath.Join(dir, "cert.pem"), filepath.Join(dir, "key.pem")
-	writeCert(t, certFile, keyFile, "first")
+	tlscert.Write(t, certFile, keyFile, "first")
 	const key = "sk_node-test"
 	cfg := config.Default()
 	cfg.RESP.Addr, cfg.HTTP.Addr = "127.0.0.1:0", "127.0.0.1:0"
@@ -115,7 +76,7 @@ func TestTLSReloadKeepsConnections(t *testing.T) {
 		t.Fatalf("AUTH over TLS: %q", got)
 	}
 
-	writeCert(t, certFile, keyFile, "second")
+	tlscert.Write(t, certFile, keyFile, "second")
 	hup <- os.Interrupt // any value: the node reloads on each
 	deadline := time.Now().Add(5 * time.Second)
 	for {
