@@ -47,6 +47,7 @@ need_file() { # need_file PATH PACKAGE
 }
 need_file "$pg_bin/postgres" postgresql-15
 need_file /usr/lib/postgresql/15/lib/pg_stat_statements.so postgresql-contrib
+need_file /usr/lib/nginx/modules/ngx_stream_module.so libnginx-mod-stream
 need_cmd redis-server redis-server
 need_cmd redis-cli redis-tools
 need_cmd redis-benchmark redis-tools

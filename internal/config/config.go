@@ -64,6 +64,9 @@ type Config struct {
 	// WAL configures invalidation from PostgreSQL's WAL (wal.go), used
 	// when a resource binds tables.
 	WAL WALConfig `koanf:"wal" yaml:"wal"`
+	// Redis configures the shared L2 on Redis Cluster (redis.go):
+	// distributed mode. Default none: one node, L1 only.
+	Redis RedisConfig `koanf:"redis" yaml:"redis"`
 }
 
 // RESPConfig configures the RESP (Redis protocol) listener. The limits
@@ -247,6 +250,7 @@ func Default() Config {
 		},
 		Postgres: defaultPostgres(),
 		WAL:      defaultWAL(),
+		Redis:    defaultRedis(),
 		Gateway: GatewayConfig{
 			ProtectedMode: true,
 		},
@@ -332,6 +336,7 @@ func (c Config) Validate() error {
 	c.TLS.validate(&p)
 	c.validatePostgres(&p)
 	c.validateWAL(&p)
+	c.validateRedis(&p)
 
 	return errors.Join(p...)
 }

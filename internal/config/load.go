@@ -133,6 +133,7 @@ func flagKeys() map[string]string {
 		"log-level":        "log.level",
 		"log-format":       "log.format",
 		"shutdown-timeout": "shutdown.timeout",
+		"redis-addrs":      "redis.addrs",
 	}
 }
 
@@ -151,6 +152,7 @@ func BindFlags(fs *pflag.FlagSet) {
 	fs.String("log-level", d.Log.Level, "minimum log `level`: debug, info, warn or error (log.level)")
 	fs.String("log-format", d.Log.Format, "log `format`: ecs (JSON) or text (log.format)")
 	fs.Duration("shutdown-timeout", d.Shutdown.Timeout, "how long SIGTERM waits for in-flight work (shutdown.timeout)")
+	fs.String("redis-addrs", "", "comma-separated Redis Cluster seed `addresses` (or one standalone Redis): the shared L2 (redis.addrs)")
 }
 
 // Load builds a Config from Default, then the YAML file at path, then the
