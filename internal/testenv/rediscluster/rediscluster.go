@@ -25,6 +25,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -292,6 +293,28 @@ func (c *Cluster) Kill(addr string) error {
 		nd.proc.Kill()
 	}
 	return nil
+}
+
+// Pause stops the node at addr with SIGSTOP: it keeps its connections but
+// answers nothing and takes in no replication stream until Resume. A paused
+// replica that is later promoted lacks every write its master accepted
+// meanwhile: the asynchronous-replication loss tests need exactly that.
+func (c *Cluster) Pause(addr string) error { return c.signal(addr, syscall.SIGSTOP) }
+
+// Resume continues a node stopped by Pause.
+func (c *Cluster) Resume(addr string) error { return c.signal(addr, syscall.SIGCONT) }
+
+func (c *Cluster) signal(addr string, sig syscall.Signal) error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	nd, err := c.node(addr)
+	if err != nil {
+		return err
+	}
+	if nd.proc == nil || !nd.proc.Running() {
+		return fmt.Errorf("rediscluster: node %s is not running", addr)
+	}
+	return nd.proc.Signal(sig)
 }
 
 // Restart starts a killed node again on the same port and directory, and
