@@ -44,6 +44,9 @@ type Options struct {
 	Metrics func(resource string) ResourceMetrics
 	// Rand returns a number in [0, 1) for TTL jitter; nil uses math/rand/v2.
 	Rand func() float64
+	// L2 is the tier shared by the fleet (resource entries, fences and
+	// invalidations across nodes); nil runs the node alone.
+	L2 Shared
 }
 
 // Cache is the key space. It is safe for concurrent use.
@@ -53,6 +56,7 @@ type Cache struct {
 	maxKeySize   int
 	maxValueSize int
 	rt           *readThrough // nil without resources
+	l2           Shared       // nil without an L2
 
 	// Isolation serialises multi-key commands against everything else.
 	Isolation BigLock
@@ -65,6 +69,7 @@ func New(opts Options) *Cache {
 		now:          opts.Clock,
 		maxKeySize:   opts.MaxKeySize,
 		maxValueSize: opts.MaxValueSize,
+		l2:           opts.L2,
 	}
 	if c.now == nil {
 		c.now = func() int64 { return time.Now().UnixNano() }

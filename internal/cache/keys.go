@@ -1,5 +1,7 @@
 package cache
 
+import "context"
+
 // Rename moves src's entry (value and expiry) to dst, replacing dst unless nx
 // is set. It returns ErrNoSuchKey when src does not exist, and false when nx
 // kept an existing dst. Hold Isolation exclusively for atomicity.
@@ -125,9 +127,21 @@ func (c *Cache) Len() int { return c.l1.Len() }
 
 // Flush removes every key. Hold Isolation exclusively. Resource loads in
 // flight are fenced off: none of them stores its result afterwards.
+//
+// With an L2, every resource is also invalidated fleet-wide (its epoch
+// moves), so FLUSHALL on any node empties every node of resource entries.
 func (c *Cache) Flush() {
 	if c.rt != nil {
 		c.rt.bumpAll()
+		if c.l2 != nil {
+			for name := range c.rt.states {
+				ctx, cancel := context.WithTimeout(c.rt.base, sharedTimeout)
+				if c.l2.InvalidateResource(ctx, name) != nil {
+					c.rt.sharedErrs.Add(1)
+				}
+				cancel()
+			}
+		}
 	}
 	c.l1.Flush()
 }

@@ -97,6 +97,10 @@ type readThrough struct {
 	mu     sync.Mutex // orders wg.Add against Close
 	closed bool
 	wg     sync.WaitGroup
+
+	// dropped counts DropAll calls; sharedErrs counts L2 invalidations
+	// that failed (the L2 replays them).
+	dropped, sharedErrs atomic.Uint64
 }
 
 // ReadOptions modify a Read.
@@ -281,7 +285,7 @@ func (c *Cache) Read(ctx context.Context, key string, opts ReadOptions) (ReadRes
 		}
 		return res, err
 	}
-	res.Source = SourceOrigin
+	res.Source = out.src
 	if !out.res.Found {
 		return res, nil
 	}
@@ -318,6 +322,7 @@ type flight struct {
 	entry  Entry // what was (or would have been) stored
 	leader *byte // identifies the reader whose call ran the load
 	tok    token // the fill's token: which invalidations it saw
+	src    Source
 }
 
 // load loads key through the per-key singleflight and waits for it on ctx.
@@ -426,13 +431,28 @@ func (c *Cache) fillStarted(rs *resState, key string, params []string, kind Fill
 		// and leaves the flight; it then starts a flight of its own. Check
 		// again, as groupcache does, so a stampede costs one query.
 		if e, ok := c.l1.Peek(key); ok && e.Fill != nil && e.Fill.current() && c.now() < e.Fill.FreshUntil {
-			return flight{res: LoadResult{Value: e.Value, Found: !e.Fill.Negative}, entry: e, leader: leader, tok: tok}, nil
+			return flight{res: LoadResult{Value: e.Value, Found: !e.Fill.Negative}, entry: e, leader: leader, tok: tok, src: SourceL1}, nil
+		}
+	}
+	// L1 -> L2 -> origin. The L2 read also takes the fleet-wide fence
+	// token that the store into L2 below is checked against.
+	var shared SharedFetch
+	useShared := false
+	if kind != FillBypass {
+		var e Entry
+		var hit bool
+		shared, useShared, e, hit = c.readShared(rs, key)
+		if hit {
+			e.Fill.epoch, e.Fill.res = tok.epoch, rs
+			c.storeL1(rs, key, tok, e, true)
+			return flight{res: LoadResult{Value: e.Value, Found: !e.Fill.Negative, Duration: e.Fill.Duration},
+				entry: e, leader: leader, tok: tok, src: SourceL2}, nil
 		}
 	}
 	ctx, cancel := context.WithTimeout(c.rt.base, spec.Timeout())
 	defer cancel()
 	res, err := c.rt.loader.Load(ctx, spec.Name, params)
-	fl := flight{res: res, leader: leader, tok: tok}
+	fl := flight{res: res, leader: leader, tok: tok, src: SourceOrigin}
 	if err != nil {
 		switch {
 		case errors.Is(err, ErrSourceBadParam):
@@ -456,14 +476,19 @@ func (c *Cache) fillStarted(rs *resState, key string, params []string, kind Fill
 		res.Value = nil
 	}
 	fl.res = res
-	fl.entry = c.store(rs, key, tok, res, kind)
+	var stored bool
+	fl.entry, stored = c.store(rs, key, tok, res, kind)
+	if stored && useShared {
+		c.storeShared(rs, key, shared, fl.entry)
+	}
 	return fl, nil
 }
 
 // store writes a fill's result under key if tok is still valid, and
-// returns the entry (stored or not). A miss is stored as a negative entry
-// when negative_ttl is set; otherwise it removes whatever L1 held.
-func (c *Cache) store(rs *resState, key string, tok token, res LoadResult, kind FillKind) Entry {
+// returns the entry (stored or not) and whether the fence let it through.
+// A miss is stored as a negative entry when negative_ttl is set; otherwise
+// it removes whatever L1 held.
+func (c *Cache) store(rs *resState, key string, tok token, res LoadResult, kind FillKind) (Entry, bool) {
 	spec := &rs.r.Spec
 	now := c.now()
 	ttl := spec.TTL
@@ -485,16 +510,23 @@ func (c *Cache) store(rs *resState, key string, tok token, res LoadResult, kind 
 	if e.ExpireAt <= now {
 		e.ExpireAt = now + 1 // negative_ttl 0 and no window: Remove below
 	}
-	tooBig := res.Found && c.CheckValue(len(res.Value)) != nil
+	keep := !(res.Found && c.CheckValue(len(res.Value)) != nil) && (res.Found || spec.NegativeTTL > 0)
+	return e, c.storeL1(rs, key, tok, e, keep)
+}
+
+// storeL1 writes e under key if tok is still valid (keep false removes
+// what L1 held instead: the origin no longer has it, or it does not fit),
+// and reports whether the fence let it through.
+func (c *Cache) storeL1(rs *resState, key string, tok token, e Entry, keep bool) bool {
 	rejected := false
 	c.l1.Compute(key, func(old Entry, found bool) (Entry, Op) {
 		if !c.rt.fence.valid(tok, rs) {
 			rejected = true
 			return old, Keep
 		}
-		if tooBig || (!res.Found && spec.NegativeTTL <= 0) {
+		if !keep {
 			if found {
-				return old, Remove // the origin no longer has what L1 held
+				return old, Remove
 			}
 			return old, Keep
 		}
@@ -503,7 +535,7 @@ func (c *Cache) store(rs *resState, key string, tok token, res LoadResult, kind 
 	if rejected {
 		rs.m.FillsRejected.Inc()
 	}
-	return e
+	return !rejected
 }
 
 // Invalidate removes key's entry and fences it: a load of key that took
@@ -514,6 +546,20 @@ func (c *Cache) Invalidate(key string) bool {
 	if c.rt == nil {
 		return c.Delete(key)
 	}
+	// The L2 first, then L1: a fill here that read the L2 before the
+	// invalidation reached it took its token before the L1 invalidation.
+	if c.l2 != nil {
+		ctx, cancel := context.WithTimeout(c.rt.base, sharedTimeout)
+		defer cancel()
+		if c.l2.Invalidate(ctx, key) != nil {
+			c.rt.sharedErrs.Add(1)
+		}
+	}
+	return c.invalidateL1(key)
+}
+
+// invalidateL1 is Invalidate on this node's L1 only.
+func (c *Cache) invalidateL1(key string) bool {
 	existed := false
 	c.l1.Compute(key, func(old Entry, found bool) (Entry, Op) {
 		c.rt.fence.bump(key) // under key's lock: no store can interleave
@@ -537,13 +583,44 @@ func (c *Cache) InvalidateResource(name string) bool {
 	if c.rt == nil {
 		return false
 	}
+	if c.rt == nil || c.rt.states[name] == nil {
+		return false
+	}
+	if c.l2 != nil {
+		ctx, cancel := context.WithTimeout(c.rt.base, sharedTimeout)
+		defer cancel()
+		if c.l2.InvalidateResource(ctx, name) != nil {
+			c.rt.sharedErrs.Add(1)
+		}
+	}
+	return c.invalidateResourceL1(name)
+}
+
+// invalidateResourceL1 is InvalidateResource on this node's L1 only. The
+// epoch moves at once; the sweep that frees the memory runs in the
+// background (the L2 calls this from a connection's reader).
+func (c *Cache) invalidateResourceL1(name string) bool {
+	if c.rt == nil {
+		return false
+	}
 	rs := c.rt.states[name]
 	if rs == nil {
 		return false
 	}
 	rs.epoch.Add(1)
-	c.sweep(func(f *Fill) bool { return f.res == rs })
+	c.sweepAsync(func(f *Fill) bool { return f.res == rs })
 	return true
+}
+
+// sweepAsync runs sweep on a goroutine the cache owns (Close waits for it).
+func (c *Cache) sweepAsync(dead func(*Fill) bool) {
+	if !c.rt.start() {
+		return
+	}
+	go func() {
+		defer c.rt.wg.Done()
+		c.sweep(dead)
+	}()
 }
 
 // sweep removes the resource entries for which dead returns true or that

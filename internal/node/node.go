@@ -24,6 +24,7 @@ import (
 	"github.com/strata-cache/strata/internal/cache"
 	"github.com/strata-cache/strata/internal/config"
 	"github.com/strata-cache/strata/internal/gateway"
+	"github.com/strata-cache/strata/internal/invalidate/pgwal"
 	"github.com/strata-cache/strata/internal/server/httpapi"
 	"github.com/strata-cache/strata/internal/server/resp"
 	"github.com/strata-cache/strata/internal/server/resp/wire"
@@ -31,6 +32,7 @@ import (
 	"github.com/strata-cache/strata/internal/source/postgres"
 	"github.com/strata-cache/strata/internal/telemetry"
 	"github.com/strata-cache/strata/internal/tier/local"
+	l2redis "github.com/strata-cache/strata/internal/tier/redis"
 )
 
 // Node is one strata process.
@@ -43,6 +45,8 @@ type Node struct {
 	l1      *local.Tier
 	src     *postgres.Source // nil without resources
 	wal     *walState        // nil unless a resource binds tables (wal.go)
+	walOpts pgwal.Options    // the consumer's options, for whichever node runs it
+	l2      *l2redis.L2      // nil unless redis.addrs is set (l2.go)
 	cache   *cache.Cache
 	slow    *slowlog.Log
 	resp    *resp.Server
@@ -95,6 +99,16 @@ func New(cfg config.Config, log *slog.Logger) (*Node, error) {
 		return nil, err
 	}
 	n.src = src
+	var names []string
+	for _, r := range set.All() {
+		names = append(names, r.Spec.Name)
+	}
+	if n.l2, err = n.openL2(names); err != nil {
+		src.Close()
+		n.l1.Close()
+		n.clock.Stop()
+		return nil, err
+	}
 	copts := cache.Options{
 		L1:           n.l1,
 		Clock:        n.clock.NowNano,
@@ -106,9 +120,18 @@ func New(cfg config.Config, log *slog.Logger) (*Node, error) {
 		copts.Loader = pgLoader{src}
 		copts.Metrics = resourceMetrics(telemetry.NewResourceMetrics(n.reg))
 	}
+	if n.l2 != nil {
+		copts.L2 = sharedL2{n.l2}
+	}
 	n.cache = cache.New(copts)
+	if n.l2 != nil {
+		n.l2.SetHandler(n.cache)
+	}
 	if err := n.startWAL(); err != nil {
 		n.cache.Close()
+		if n.l2 != nil {
+			n.l2.Close()
+		}
 		src.Close()
 		n.l1.Close()
 		n.clock.Stop()
@@ -282,6 +305,9 @@ func (n *Node) Shutdown(ctx context.Context) error {
 		n.wg.Wait()
 		n.stopWAL()
 		n.cache.Close() // waits for loads and background refreshes
+		if n.l2 != nil {
+			n.l2.Close()
+		}
 		if n.src != nil {
 			n.src.Close()
 		}

@@ -7,6 +7,7 @@ import (
 	dto "github.com/prometheus/client_model/go"
 
 	"github.com/strata-cache/strata/internal/telemetry"
+	l2redis "github.com/strata-cache/strata/internal/tier/redis"
 )
 
 // Stats is a node's statistics snapshot, served at /v1/stats and printed by
@@ -25,8 +26,11 @@ type Stats struct {
 	Resources map[string]*ResourceStats `json:"resources,omitempty"`
 	// Freshness is WAL invalidation's state (absent unless a resource
 	// binds tables): positions, lag, and which resources bypass L1 and why.
-	Freshness  *FreshnessStats `json:"freshness,omitempty"`
-	Goroutines int             `json:"goroutines"`
+	Freshness *FreshnessStats `json:"freshness,omitempty"`
+	// L2 is the shared tier's state (absent unless redis.addrs is set):
+	// whether it is in the read path, why not, and its counters.
+	L2         *l2redis.Stats `json:"l2,omitempty"`
+	Goroutines int            `json:"goroutines"`
 	// Latency is every command's latency histogram merged (latency.go);
 	// absent before the first command.
 	Latency *LatencyStats `json:"latency,omitempty"`
@@ -90,6 +94,7 @@ func (n *Node) Stats() Stats {
 		Goroutines: runtime.NumGoroutine(),
 	}
 	st.Freshness = n.Freshness()
+	st.L2 = n.L2Stats()
 	families, err := n.reg.Gather()
 	if err != nil {
 		n.log.Warn("gathering metrics for stats", "error.message", err.Error())

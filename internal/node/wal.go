@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"math"
 	"slices"
+	"sync/atomic"
 	"time"
 
 	"github.com/strata-cache/strata/internal/cache"
@@ -14,12 +15,18 @@ import (
 	"github.com/strata-cache/strata/internal/telemetry"
 )
 
-// walState is the node's WAL invalidation: the consumer, and the cache's
-// freshness oracle over it (cache.Freshness).
+// walState is the node's WAL invalidation: the consumer (when this node
+// runs it), and the cache's freshness oracle over it (cache.Freshness).
+//
+// Alone, a node runs its own consumer. In a fleet (redis.addrs set) the
+// nodes elect one consumer through a PostgreSQL advisory lock held on a
+// session (walfleet.go); the others follow: their oracle reads the
+// leader's applied position from Redis.
 type walState struct {
-	c          *pgwal.Consumer
+	cons       atomic.Pointer[pgwal.Consumer] // nil while this node does not run it
 	defaultMax time.Duration
 	minWait    time.Duration
+	fleet      *walFleet // nil when the node runs alone
 }
 
 // startWAL starts WAL invalidation when a resource binds tables. Without
@@ -30,15 +37,13 @@ func (n *Node) startWAL() error {
 	}
 	w := &walState{defaultMax: n.cfg.WAL.MaxStaleness, minWait: n.cfg.WAL.MinLSNWait}
 	m := telemetry.NewWALMetrics(n.reg, func() (bool, float64) {
-		if w.c == nil {
-			return false, math.Inf(1)
+		lag, ok := w.Lag()
+		if !ok {
+			return w.connected(), math.Inf(1)
 		}
-		st := w.c.Status()
-		return st.Connected, min(st.Lag(time.Now()).Seconds(), math.MaxFloat64)
+		return w.connected(), min(lag.Seconds(), math.MaxFloat64)
 	})
-	ctx, cancel := context.WithTimeout(context.Background(), startupTimeout)
-	defer cancel()
-	c, err := pgwal.New(ctx, pgwal.Options{
+	n.walOpts = pgwal.Options{
 		DSN:            n.cfg.Postgres.DSN,
 		Slot:           n.cfg.WAL.Slot,
 		Publication:    n.cfg.WAL.Publication,
@@ -52,31 +57,69 @@ func (n *Node) startWAL() error {
 			Invalidations: func(table string) pgwal.Counter { return m.Invalidations.WithLabelValues(table) },
 			Reconnects:    m.Reconnects, SlotRecreated: m.SlotRecreated,
 		},
-	})
+	}
+	if n.l2 != nil {
+		f, err := n.startFleet(w)
+		if err != nil {
+			return fmt.Errorf("strata: wal: %w", err)
+		}
+		w.fleet = f
+		n.wal = w
+		n.cache.SetFreshness(w)
+		return nil
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), startupTimeout)
+	defer cancel()
+	c, err := pgwal.New(ctx, n.walOpts)
 	if err != nil {
 		return fmt.Errorf("strata: wal: %w", err)
 	}
-	w.c = c
+	w.cons.Store(c)
 	n.wal = w
 	n.cache.SetFreshness(w)
 	return nil
 }
 
-// stopWAL stops the consumer; reads of bound resources then go to
-// PostgreSQL (the node can no longer show it is fresh).
+// stopWAL stops the consumer (and the election); reads of bound resources
+// then go to PostgreSQL (the node can no longer show it is fresh).
 func (n *Node) stopWAL() {
-	if n.wal != nil {
-		n.wal.c.Close()
+	if n.wal == nil {
+		return
 	}
+	if n.wal.fleet != nil {
+		n.wal.fleet.stop()
+	}
+	if c := n.wal.cons.Swap(nil); c != nil {
+		c.Close()
+	}
+}
+
+// connected reports whether this node's view of the WAL is live: its own
+// consumer streams, or (following) the leader's position reached it lately.
+func (w *walState) connected() bool {
+	if c := w.cons.Load(); c != nil {
+		return c.Status().Connected
+	}
+	if w.fleet != nil {
+		_, ok := w.fleet.lag()
+		return ok
+	}
+	return false
 }
 
 // Lag implements cache.Freshness.
 func (w *walState) Lag() (time.Duration, bool) {
-	st := w.c.Status()
-	if !st.Connected || st.FreshAsOf.IsZero() {
-		return 0, false
+	if c := w.cons.Load(); c != nil {
+		st := c.Status()
+		if !st.Connected || st.FreshAsOf.IsZero() {
+			return 0, false
+		}
+		return st.Lag(time.Now()), true
 	}
-	return st.Lag(time.Now()), true
+	if w.fleet != nil {
+		return w.fleet.lag()
+	}
+	return 0, false
 }
 
 // MaxStaleness implements cache.Freshness.
@@ -89,7 +132,8 @@ func (w *walState) MaxStaleness(r *resource.Resource) time.Duration {
 
 // WaitApplied implements cache.Freshness.
 func (w *walState) WaitApplied(ctx context.Context, lsn uint64) bool {
-	if w.c.Applied() >= pgwal.LSN(lsn) {
+	c := w.cons.Load()
+	if c != nil && c.Applied() >= pgwal.LSN(lsn) {
 		return true
 	}
 	if w.minWait <= 0 {
@@ -97,7 +141,13 @@ func (w *walState) WaitApplied(ctx context.Context, lsn uint64) bool {
 	}
 	ctx, cancel := context.WithTimeout(ctx, w.minWait)
 	defer cancel()
-	return w.c.WaitApplied(ctx, pgwal.LSN(lsn)) == nil
+	if c != nil {
+		return c.WaitApplied(ctx, pgwal.LSN(lsn)) == nil
+	}
+	if w.fleet != nil {
+		return w.fleet.waitApplied(ctx, lsn)
+	}
+	return false
 }
 
 var _ cache.Freshness = (*walState)(nil)
@@ -116,6 +166,12 @@ type FreshnessStats struct {
 	LastError      string            `json:"last_error,omitempty"`
 	Reconnects     int64             `json:"reconnects"`
 	SlotsRecreated int64             `json:"slots_recreated"`
+	// Role is "consumer" on the node that runs the WAL consumer and
+	// "follower" on the others of a fleet, which learn the consumer's
+	// applied position through Redis.
+	Role string `json:"role"`
+	// Takeovers counts the times this node became the fleet's consumer.
+	Takeovers int64 `json:"takeovers,omitempty"`
 }
 
 // Freshness returns the WAL invalidation state, or nil when no resource
@@ -124,11 +180,25 @@ func (n *Node) Freshness() *FreshnessStats {
 	if n.wal == nil {
 		return nil
 	}
-	st := n.wal.c.Status()
-	fs := &FreshnessStats{
-		Connected: st.Connected, AppliedLSN: st.AppliedLSN.String(), ConfirmedLSN: st.ConfirmedLSN.String(),
-		ServerLSN: st.ServerLSN.String(), LagSeconds: -1, SlotLagBytes: st.SlotLagBytes, LastError: st.LastError,
-		Reconnects: st.Reconnects, SlotsRecreated: st.SlotsRecreated,
+	var fs *FreshnessStats
+	var st pgwal.Status
+	if c := n.wal.cons.Load(); c != nil {
+		st = c.Status()
+		fs = &FreshnessStats{
+			Connected: st.Connected, AppliedLSN: st.AppliedLSN.String(), ConfirmedLSN: st.ConfirmedLSN.String(),
+			ServerLSN: st.ServerLSN.String(), LagSeconds: -1, SlotLagBytes: st.SlotLagBytes, LastError: st.LastError,
+			Reconnects: st.Reconnects, SlotsRecreated: st.SlotsRecreated, Role: "consumer",
+		}
+	} else {
+		st.Connected = n.wal.connected()
+		fs = &FreshnessStats{Connected: st.Connected, LagSeconds: -1, Role: "follower"}
+		if f := n.wal.fleet; f != nil {
+			fs.AppliedLSN = pgwal.LSN(f.applied.Load()).String()
+			fs.LastError = f.lastError()
+		}
+	}
+	if f := n.wal.fleet; f != nil {
+		fs.Takeovers = f.takeovers.Load()
 	}
 	lag, ok := n.wal.Lag()
 	if ok {
@@ -178,5 +248,11 @@ func (n *Node) AppliedLSN() uint64 {
 	if n.wal == nil {
 		return 0
 	}
-	return uint64(n.wal.c.Applied())
+	if c := n.wal.cons.Load(); c != nil {
+		return uint64(c.Applied())
+	}
+	if n.wal.fleet != nil {
+		return n.wal.fleet.applied.Load()
+	}
+	return 0
 }
