@@ -13,6 +13,7 @@ package cache
 
 import (
 	"math/rand/v2"
+	"sync"
 	"time"
 
 	"github.com/strata-cache/strata/internal/resource"
@@ -57,6 +58,8 @@ type Cache struct {
 	maxValueSize int
 	rt           *readThrough // nil without resources
 	l2           Shared       // nil without an L2
+	kv           kvStore      // where plain keys live: L1 alone, L2 in a fleet
+	bg           sync.WaitGroup
 
 	// Isolation serialises multi-key commands against everything else.
 	Isolation BigLock
@@ -78,11 +81,18 @@ func New(opts Options) *Cache {
 		opts.Rand = rand.Float64
 	}
 	c.rt = newReadThrough(opts)
+	c.kv = localKV{c}
+	if opts.L2 != nil {
+		c.kv = newSharedKV(c, opts.L2)
+	}
 	return c
 }
 
 // Now returns the cache's current time in Unix nanoseconds.
 func (c *Cache) Now() int64 { return c.now() }
+
+// L2 returns the shared tier, and whether the node runs alone (no L2).
+func (c *Cache) L2() (Shared, bool) { return c.l2, c.l2 == nil }
 
 // L1 returns the in-process tier, for stats and admin commands.
 func (c *Cache) L1() Tier { return c.l1 }
@@ -130,24 +140,36 @@ func (s Source) String() string {
 	return "miss"
 }
 
-// Get returns the live entry for key and where it was found, from L1 only:
-// it never loads (Read does). A miss returns found == false; so does a
-// cached "no row" of a resource key.
-func (c *Cache) Get(key string) (e Entry, src Source, found bool) {
-	if e, ok := c.l1.Get(key); ok && usable(e) {
-		return e, SourceL1, true
+// Get returns the live entry for key and where it was found. It never
+// loads a resource key (Read does): for those it looks at L1 only. A miss
+// returns found == false; so does a cached "no row" of a resource key. In
+// a fleet a plain key missing from L1 is read from the L2, and err wraps
+// ErrL2Unavailable when that fails.
+func (c *Cache) Get(key string) (e Entry, src Source, found bool, err error) {
+	if e, ok := c.l1.Get(key); ok && usable(e) && c.kvFresh(e) {
+		return e, SourceL1, true, nil
 	}
-	return Entry{}, SourceNone, false
+	if _, local := c.kv.(localKV); local || c.ResourceOf(key) != nil {
+		return Entry{}, SourceNone, false, nil
+	}
+	e, found, err = c.kv.get(key, false)
+	if !found || err != nil {
+		return Entry{}, SourceNone, false, err
+	}
+	return e, SourceL2, true, nil
 }
 
 // Peek returns the live entry for key without counting a hit or a miss. A
 // cached "no row" of a resource key is not an entry.
-func (c *Cache) Peek(key string) (Entry, bool) {
-	e, ok := c.l1.Peek(key)
-	if !ok || !usable(e) {
-		return Entry{}, false
+func (c *Cache) Peek(key string) (Entry, bool, error) {
+	if c.ResourceOf(key) != nil {
+		e, ok := c.l1.Peek(key)
+		if !ok || !usable(e) {
+			return Entry{}, false, nil
+		}
+		return e, true, nil
 	}
-	return e, true
+	return c.kv.get(key, false)
 }
 
 // SetMode selects a conditional write.
@@ -196,7 +218,7 @@ func (c *Cache) Set(key string, value []byte, opts SetOptions) (SetResult, error
 	value = value[:len(value):len(value)]
 	now := c.now()
 	var r SetResult
-	c.l1.Compute(key, func(old Entry, found bool) (Entry, Op) {
+	_, _, err := c.kv.compute(key, func(old Entry, found bool) (Entry, Op) {
 		r = SetResult{Old: old, HadOld: found}
 		switch {
 		case opts.Mode == SetNX && found, opts.Mode == SetXX && !found:
@@ -214,18 +236,18 @@ func (c *Cache) Set(key string, value []byte, opts SetOptions) (SetResult, error
 		}
 		return ne, Write
 	})
-	return r, nil
+	return r, err
 }
 
 // Delete removes key and reports whether it existed.
-func (c *Cache) Delete(key string) bool {
-	_, ok := c.l1.Delete(key)
-	return ok
+func (c *Cache) Delete(key string) (bool, error) {
+	_, ok, err := c.kv.del(key)
+	return ok, err
 }
 
 // GetDel returns the value of key and deletes it.
-func (c *Cache) GetDel(key string) (Entry, bool) {
-	return c.l1.Delete(key)
+func (c *Cache) GetDel(key string) (Entry, bool, error) {
+	return c.kv.del(key)
 }
 
 // ExpireMode is a condition of EXPIRE (Redis 7's NX, XX, GT, LT).
@@ -243,10 +265,10 @@ const (
 
 // Expire sets key's absolute expiry (Unix nanoseconds) subject to mode and
 // reports whether it was set. A time in the past deletes the key.
-func (c *Cache) Expire(key string, at int64, mode ExpireMode) bool {
+func (c *Cache) Expire(key string, at int64, mode ExpireMode) (bool, error) {
 	now := c.now()
 	set := false
-	c.l1.Compute(key, func(old Entry, found bool) (Entry, Op) {
+	_, _, err := c.kv.compute(key, func(old Entry, found bool) (Entry, Op) {
 		if !found {
 			return old, Keep
 		}
@@ -279,13 +301,13 @@ func (c *Cache) Expire(key string, at int64, mode ExpireMode) bool {
 		old.ExpireAt = at
 		return old, Write
 	})
-	return set
+	return set, err
 }
 
 // Persist removes key's expiry and reports whether it had one.
-func (c *Cache) Persist(key string) bool {
+func (c *Cache) Persist(key string) (bool, error) {
 	done := false
-	c.l1.Compute(key, func(old Entry, found bool) (Entry, Op) {
+	_, _, err := c.kv.compute(key, func(old Entry, found bool) (Entry, Op) {
 		if !found || old.ExpireAt == 0 {
 			return old, Keep
 		}
@@ -293,16 +315,16 @@ func (c *Cache) Persist(key string) bool {
 		old.ExpireAt = 0
 		return old, Write
 	})
-	return done
+	return done, err
 }
 
 // GetEx returns key's value and changes its expiry: at > 0 sets it, persist
 // removes it, neither leaves it alone (GETEX).
-func (c *Cache) GetEx(key string, at int64, persist bool) (Entry, bool) {
+func (c *Cache) GetEx(key string, at int64, persist bool) (Entry, bool, error) {
 	now := c.now()
 	var got Entry
 	var ok bool
-	c.l1.Compute(key, func(old Entry, found bool) (Entry, Op) {
+	_, _, err := c.kv.compute(key, func(old Entry, found bool) (Entry, Op) {
 		got, ok = old, found
 		switch {
 		case !found:
@@ -322,5 +344,5 @@ func (c *Cache) GetEx(key string, at int64, persist bool) (Entry, bool) {
 		}
 		return old, Keep
 	})
-	return got, ok
+	return got, ok, err
 }

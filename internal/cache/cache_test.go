@@ -57,7 +57,7 @@ func TestSet(t *testing.T) {
 			if r.HadOld != (tt.stored != "") || string(r.Old.Value) != tt.stored {
 				t.Errorf("Old = %q (HadOld %v), want %q", r.Old.Value, r.HadOld, tt.stored)
 			}
-			e, ok := c.Peek("k")
+			e, ok, _ := c.Peek("k")
 			if got := string(e.Value); ok != (tt.want != "") || got != tt.want {
 				t.Fatalf("value %q (exists %v), want %q", got, ok, tt.want)
 			}
@@ -83,7 +83,7 @@ func TestSetExpires(t *testing.T) {
 	if _, ok := value(t, c, "k"); ok {
 		t.Fatal("key still there at its expiry")
 	}
-	if c.Exists("k") {
+	if noErr(c.Exists("k")) {
 		t.Fatal("EXISTS sees an expired key")
 	}
 	// SET NX treats the expired key as absent.
@@ -140,10 +140,10 @@ func TestExpire(t *testing.T) {
 				at = now + tt.ttl*sec
 			}
 			mustSet(t, c, "k", "v", cache.SetOptions{ExpireAt: at})
-			if got := c.Expire("k", now+tt.at*sec, tt.mode); got != tt.set {
+			if got, _ := c.Expire("k", now+tt.at*sec, tt.mode); got != tt.set {
 				t.Errorf("Expire = %v, want %v", got, tt.set)
 			}
-			e, ok := c.Peek("k")
+			e, ok, _ := c.Peek("k")
 			switch {
 			case tt.wantTTL == -1:
 				if ok {
@@ -159,10 +159,10 @@ func TestExpire(t *testing.T) {
 		})
 	}
 	c, clk := newCache(t)
-	if c.Expire("missing", clk.NowNano()+sec, cache.ExpireAlways) {
+	if noErr(c.Expire("missing", clk.NowNano()+sec, cache.ExpireAlways)) {
 		t.Error("Expire on a missing key reported true")
 	}
-	if c.Exists("missing") {
+	if noErr(c.Exists("missing")) {
 		t.Error("Expire created a key")
 	}
 }
@@ -172,7 +172,7 @@ func TestExpireRemovesAtDeadline(t *testing.T) {
 	mustSet(t, c, "k", "v", cache.SetOptions{})
 	c.Expire("k", clk.NowNano()+int64(time.Minute), cache.ExpireAlways)
 	clk.Advance(time.Minute)
-	if c.Exists("k") {
+	if noErr(c.Exists("k")) {
 		t.Fatal("key outlived the expiry EXPIRE gave it")
 	}
 }
@@ -181,14 +181,14 @@ func TestPersist(t *testing.T) {
 	c, clk := newCache(t)
 	mustSet(t, c, "ttl", "v", cache.SetOptions{ExpireAt: clk.NowNano() + int64(time.Second)})
 	mustSet(t, c, "plain", "v", cache.SetOptions{})
-	if !c.Persist("ttl") {
+	if !noErr(c.Persist("ttl")) {
 		t.Error("PERSIST on a volatile key = false")
 	}
-	if c.Persist("plain") || c.Persist("missing") {
+	if noErr(c.Persist("plain")) || noErr(c.Persist("missing")) {
 		t.Error("PERSIST on a persistent or missing key = true")
 	}
 	clk.Advance(time.Hour)
-	if e, ok := c.Peek("ttl"); !ok || e.ExpireAt != 0 {
+	if e, ok, _ := c.Peek("ttl"); !ok || e.ExpireAt != 0 {
 		t.Errorf("persisted key: %+v, %v", e, ok)
 	}
 }
@@ -199,32 +199,32 @@ func TestGetEx(t *testing.T) {
 	now := clk.NowNano()
 	mustSet(t, c, "k", "v", cache.SetOptions{ExpireAt: now + 5*sec})
 
-	if e, ok := c.GetEx("k", 0, false); !ok || string(e.Value) != "v" || e.ExpireAt != now+5*sec {
+	if e, ok, _ := c.GetEx("k", 0, false); !ok || string(e.Value) != "v" || e.ExpireAt != now+5*sec {
 		t.Errorf("plain GETEX = %+v, %v", e, ok)
 	}
-	if _, ok := c.GetEx("k", now+20*sec, false); !ok {
+	if _, ok, _ := c.GetEx("k", now+20*sec, false); !ok {
 		t.Error("GETEX EX: missing")
 	}
-	if e, _ := c.Peek("k"); e.ExpireAt != now+20*sec {
+	if e, _, _ := c.Peek("k"); e.ExpireAt != now+20*sec {
 		t.Errorf("after GETEX EX 20: ExpireAt %d", e.ExpireAt)
 	}
-	if _, ok := c.GetEx("k", 0, true); !ok {
+	if _, ok, _ := c.GetEx("k", 0, true); !ok {
 		t.Error("GETEX PERSIST: missing")
 	}
-	if e, _ := c.Peek("k"); e.ExpireAt != 0 {
+	if e, _, _ := c.Peek("k"); e.ExpireAt != 0 {
 		t.Errorf("after GETEX PERSIST: ExpireAt %d", e.ExpireAt)
 	}
 	// A time in the past returns the value and deletes the key.
-	if e, ok := c.GetEx("k", now-1, false); !ok || string(e.Value) != "v" {
+	if e, ok, _ := c.GetEx("k", now-1, false); !ok || string(e.Value) != "v" {
 		t.Errorf("GETEX EXAT past = %+v, %v", e, ok)
 	}
-	if c.Exists("k") {
+	if noErr(c.Exists("k")) {
 		t.Error("GETEX EXAT past kept the key")
 	}
-	if _, ok := c.GetEx("missing", now+sec, false); ok {
+	if _, ok, _ := c.GetEx("missing", now+sec, false); ok {
 		t.Error("GETEX on a missing key found it")
 	}
-	if c.Exists("missing") {
+	if noErr(c.Exists("missing")) {
 		t.Error("GETEX created a key")
 	}
 }
@@ -232,10 +232,10 @@ func TestGetEx(t *testing.T) {
 func TestGetDelAndDelete(t *testing.T) {
 	c, _ := newCache(t)
 	mustSet(t, c, "k", "v", cache.SetOptions{})
-	if e, ok := c.GetDel("k"); !ok || string(e.Value) != "v" {
+	if e, ok, _ := c.GetDel("k"); !ok || string(e.Value) != "v" {
 		t.Errorf("GETDEL = %q, %v", e.Value, ok)
 	}
-	if c.Delete("k") {
+	if noErr(c.Delete("k")) {
 		t.Error("DEL after GETDEL = true")
 	}
 }

@@ -4,25 +4,37 @@ import "context"
 
 // Rename moves src's entry (value and expiry) to dst, replacing dst unless nx
 // is set. It returns ErrNoSuchKey when src does not exist, and false when nx
-// kept an existing dst. Hold Isolation exclusively for atomicity.
+// kept an existing dst. Hold Isolation exclusively for atomicity (in a
+// fleet that makes it atomic for this node's clients only).
 func (c *Cache) Rename(src, dst string, nx bool) (bool, error) {
 	if err := c.CheckKey(dst); err != nil {
 		return false, err
 	}
-	e, ok := c.l1.Peek(src)
+	e, ok, err := c.kv.get(src, false)
+	if err != nil {
+		return false, err
+	}
 	if !ok {
 		return false, ErrNoSuchKey
 	}
 	if src == dst {
 		return !nx, nil
 	}
-	if nx {
-		if _, exists := c.l1.Peek(dst); exists {
-			return false, nil
+	moved := true
+	_, _, err = c.kv.compute(dst, func(old Entry, found bool) (Entry, Op) {
+		if nx && found {
+			moved = false
+			return old, Keep
 		}
+		moved = true
+		return e, Write
+	})
+	if err != nil || !moved {
+		return false, err
 	}
-	c.l1.Compute(dst, func(Entry, bool) (Entry, Op) { return e, Write })
-	c.l1.Delete(src)
+	if _, _, err := c.kv.del(src); err != nil {
+		return false, err
+	}
 	return true, nil
 }
 
@@ -32,23 +44,24 @@ func (c *Cache) Copy(src, dst string, replace bool) (bool, error) {
 	if err := c.CheckKey(dst); err != nil {
 		return false, err
 	}
-	e, ok := c.l1.Peek(src)
-	if !ok {
-		return false, nil
+	e, ok, err := c.kv.get(src, false)
+	if err != nil || !ok {
+		return false, err
 	}
 	// Values are immutable, so the copy shares src's bytes, but not its spare
 	// capacity: APPEND grows a value in place within its capacity, and two
 	// entries growing into the same bytes would overwrite each other.
 	e.Value = e.Value[:len(e.Value):len(e.Value)]
 	copied := false
-	c.l1.Compute(dst, func(old Entry, found bool) (Entry, Op) {
+	_, _, err = c.kv.compute(dst, func(old Entry, found bool) (Entry, Op) {
 		if found && !replace {
+			copied = false
 			return old, Keep
 		}
 		copied = true
 		return e, Write
 	})
-	return copied, nil
+	return copied && err == nil, err
 }
 
 // MSetNX stores every pair only if none of the keys exists, and reports
@@ -61,7 +74,11 @@ func (c *Cache) MSetNX(pairs [][]byte) (bool, error) {
 		if err := c.CheckValue(len(pairs[i+1])); err != nil {
 			return false, err
 		}
-		if _, ok := c.l1.Peek(string(pairs[i])); ok {
+		_, ok, err := c.kv.get(string(pairs[i]), false)
+		if err != nil {
+			return false, err
+		}
+		if ok {
 			return false, nil
 		}
 	}
@@ -74,63 +91,59 @@ func (c *Cache) MSetNX(pairs [][]byte) (bool, error) {
 }
 
 // Touch reports whether key exists, counting an access for eviction.
-func (c *Cache) Touch(key string) bool {
-	_, _, ok := c.Get(key)
-	return ok
+func (c *Cache) Touch(key string) (bool, error) {
+	_, _, ok, err := c.Get(key)
+	return ok, err
 }
 
 // Exists reports whether key exists, without counting an access.
-func (c *Cache) Exists(key string) bool {
-	_, ok := c.Peek(key)
-	return ok
+func (c *Cache) Exists(key string) (bool, error) {
+	_, ok, err := c.Peek(key)
+	return ok, err
 }
 
 // Scan returns up to about count live keys matching pattern ("" matches all)
 // from the cursor's part of the key space, and the next cursor (0 at the end).
-func (c *Cache) Scan(cursor uint64, pattern string, count int, dst []string) ([]string, uint64) {
+func (c *Cache) Scan(cursor uint64, pattern string, count int, dst []string) ([]string, uint64, error) {
 	if count < 1 {
 		count = 10
 	}
-	start := len(dst)
-	dst, next := c.l1.Scan(cursor, count, dst)
-	kept := dst[:start]
-	for _, k := range dst[start:] {
-		if pattern != "" && !Match(pattern, k) {
-			continue
-		}
-		if _, ok := c.Peek(k); ok {
-			kept = append(kept, k)
-		}
-	}
-	return kept, next
+	return c.kv.scan(cursor, pattern, count, dst)
 }
 
 // Keys returns every live key matching pattern.
-func (c *Cache) Keys(pattern string) []string {
+func (c *Cache) Keys(pattern string) ([]string, error) {
 	var out []string
-	c.l1.Each(func(k string) bool {
-		if Match(pattern, k) {
-			if _, ok := c.Peek(k); ok {
-				out = append(out, k)
-			}
+	var cursor uint64
+	for {
+		var err error
+		out, cursor, err = c.kv.scan(cursor, pattern, 1000, out)
+		if err != nil {
+			return nil, err
 		}
-		return true
-	})
-	return out
+		if cursor == 0 {
+			return out, nil
+		}
+	}
 }
 
 // RandomKey returns a random live key.
-func (c *Cache) RandomKey() (string, bool) { return c.l1.RandomKey() }
+func (c *Cache) RandomKey() (string, bool, error) { return c.kv.randomKey() }
 
-// Len returns the number of keys (DBSIZE).
+// Len returns the number of entries in this node's L1.
 func (c *Cache) Len() int { return c.l1.Len() }
+
+// DBSize returns the number of keys (DBSIZE): L1's alone, the L2's plain
+// keys in a fleet.
+func (c *Cache) DBSize() (int, error) { return c.kv.size() }
 
 // Flush removes every key. Hold Isolation exclusively. Resource loads in
 // flight are fenced off: none of them stores its result afterwards.
 //
 // With an L2, every resource is also invalidated fleet-wide (its epoch
-// moves), so FLUSHALL on any node empties every node of resource entries.
-func (c *Cache) Flush() {
+// moves) and the plain keys are deleted from the L2, so FLUSHALL on any
+// node empties the fleet.
+func (c *Cache) Flush() error {
 	if c.rt != nil {
 		c.rt.bumpAll()
 		if c.l2 != nil {
@@ -143,7 +156,9 @@ func (c *Cache) Flush() {
 			}
 		}
 	}
+	err := c.kv.flush()
 	c.l1.Flush()
+	return err
 }
 
 // MemoryUsage returns the bytes key is accounted for, and whether it exists.

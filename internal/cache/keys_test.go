@@ -31,10 +31,10 @@ func TestRename(t *testing.T) {
 	if ok, err := c.Rename("a", "b", false); !ok || err != nil {
 		t.Fatalf("RENAME a b = %v, %v", ok, err)
 	}
-	if c.Exists("a") {
+	if noErr(c.Exists("a")) {
 		t.Error("source still exists")
 	}
-	if e, ok := c.Peek("b"); !ok || string(e.Value) != "1" || e.ExpireAt != at {
+	if e, ok, _ := c.Peek("b"); !ok || string(e.Value) != "1" || e.ExpireAt != at {
 		t.Errorf("b = %q at %d, want \"1\" at %d (value and expiry move)", e.Value, e.ExpireAt, at)
 	}
 	if ok, err := c.Rename("b", "c", true); !ok || err != nil {
@@ -60,7 +60,7 @@ func TestCopy(t *testing.T) {
 	if ok, _ := c.Copy("a", "b", true); !ok {
 		t.Error("COPY REPLACE = false")
 	}
-	if e, ok := c.Peek("b"); !ok || string(e.Value) != "1" || e.ExpireAt != at {
+	if e, ok, _ := c.Peek("b"); !ok || string(e.Value) != "1" || e.ExpireAt != at {
 		t.Errorf("b = %q at %d, want \"1\" at %d", e.Value, e.ExpireAt, at)
 	}
 	if v, ok := value(t, c, "a"); !ok || v != "1" {
@@ -83,7 +83,7 @@ func TestMSetNX(t *testing.T) {
 	if ok, _ := c.MSetNX(pairs("c", "3", "a", "x")); ok {
 		t.Error("MSETNX with one existing key = true")
 	}
-	if c.Exists("c") {
+	if noErr(c.Exists("c")) {
 		t.Error("MSETNX wrote c although a existed")
 	}
 	if v, _ := value(t, c, "a"); v != "1" {
@@ -115,7 +115,7 @@ func TestScanAndKeys(t *testing.T) {
 	calls := 0
 	for cursor := uint64(0); ; {
 		var batch []string
-		batch, cursor = c.Scan(cursor, "user:*", 50, nil)
+		batch, cursor, _ = c.Scan(cursor, "user:*", 50, nil)
 		got = append(got, batch...)
 		calls++
 		if cursor == 0 {
@@ -137,24 +137,24 @@ func TestScanAndKeys(t *testing.T) {
 	}
 
 	// COUNT bounds the work of one call: a large COUNT finishes in one call.
-	all, cursor := c.Scan(0, "", 1_000_000, nil)
+	all, cursor, _ := c.Scan(0, "", 1_000_000, nil)
 	if cursor != 0 || len(all) != 1000 {
 		t.Errorf("SCAN COUNT 1e6 = %d keys, cursor %d; want 1000, 0", len(all), cursor)
 	}
 	// Scan appends to dst.
-	if out, _ := c.Scan(0, "order:1", 1_000_000, []string{"x"}); !slices.Equal(out, []string{"x", "order:1"}) {
+	if out, _, _ := c.Scan(0, "order:1", 1_000_000, []string{"x"}); !slices.Equal(out, []string{"x", "order:1"}) {
 		t.Errorf("SCAN into dst = %v", out)
 	}
 
-	keys := c.Keys("user:*")
+	keys, _ := c.Keys("user:*")
 	slices.Sort(keys)
 	if len(keys) != 500 || keys[0] != "user:0" {
 		t.Errorf("KEYS user:* = %d keys starting %v", len(keys), keys[:min(3, len(keys))])
 	}
-	if keys := c.Keys("user:4?"); len(keys) != 10 {
+	if keys, _ := c.Keys("user:4?"); len(keys) != 10 {
 		t.Errorf("KEYS user:4? = %v", keys)
 	}
-	if keys := c.Keys("*"); len(keys) != 1000 {
+	if keys, _ := c.Keys("*"); len(keys) != 1000 {
 		t.Errorf("KEYS * = %d keys, want 1000", len(keys))
 	}
 }
@@ -164,13 +164,13 @@ func TestScanAndKeys(t *testing.T) {
 func TestKeysEmptyKey(t *testing.T) {
 	c, _ := newCache(t)
 	mustSet(t, c, "", "v", cache.SetOptions{})
-	if keys := c.Keys("*"); len(keys) != 1 || keys[0] != "" {
+	if keys, _ := c.Keys("*"); len(keys) != 1 || keys[0] != "" {
 		t.Errorf("KEYS * = %q", keys)
 	}
-	if keys := c.Keys("**"); len(keys) != 0 {
+	if keys, _ := c.Keys("**"); len(keys) != 0 {
 		t.Errorf("KEYS ** = %q, want none (as redis-server)", keys)
 	}
-	if keys := c.Keys(""); len(keys) != 1 {
+	if keys, _ := c.Keys(""); len(keys) != 1 {
 		t.Errorf("KEYS \"\" = %q", keys)
 	}
 }

@@ -232,8 +232,8 @@ func (c *Cache) Read(ctx context.Context, key string, opts ReadOptions) (ReadRes
 		}
 	}
 	if rs == nil {
-		e, src, ok := c.Get(key)
-		return ReadResult{Entry: e, Found: ok, Source: src}, nil
+		e, src, ok, err := c.Get(key)
+		return ReadResult{Entry: e, Found: ok, Source: src}, err
 	}
 	if err := c.CheckKey(key); err != nil {
 		return ReadResult{}, err
@@ -544,7 +544,8 @@ func (c *Cache) storeL1(rs *resState, key string, tok token, e Entry, keep bool)
 // WAL-driven invalidation.
 func (c *Cache) Invalidate(key string) bool {
 	if c.rt == nil {
-		return c.Delete(key)
+		ok, _ := c.Delete(key)
+		return ok
 	}
 	// The L2 first, then L1: a fill here that read the L2 before the
 	// invalidation reached it took its token before the L1 invalidation.
@@ -652,6 +653,7 @@ func (rt *readThrough) bumpAll() {
 // and waited for, and later loads fail with ErrOriginUnavailable. It is
 // idempotent. Plain-key operations keep working.
 func (c *Cache) Close() {
+	defer c.bg.Wait()
 	if c.rt == nil {
 		return
 	}

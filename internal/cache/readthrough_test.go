@@ -226,7 +226,7 @@ func TestStaleSetRaceIsFenced(t *testing.T) {
 	if r := <-done; string(r.Entry.Value) != "v1" {
 		t.Fatalf("the racing reader got %q; it asked before the write and may see v1", r.Entry.Value)
 	}
-	if e, ok := c.Peek("users:7"); ok {
+	if e, ok, _ := c.Peek("users:7"); ok {
 		t.Fatalf("the fenced fill stored %q after the invalidation", e.Value)
 	}
 	if r := read(t, c, "users:7"); string(r.Entry.Value) != "v2" || r.Source != cache.SourceOrigin {
@@ -258,11 +258,11 @@ func TestInvalidateResourceFencesLoadsInFlight(t *testing.T) {
 	<-done
 	db.hook = nil
 	for _, k := range []string{"users:1", "users:2"} {
-		if _, ok := c.Peek(k); ok {
+		if _, ok, _ := c.Peek(k); ok {
 			t.Errorf("%s survived InvalidateResource", k)
 		}
 	}
-	if _, ok := c.Peek("plain"); !ok {
+	if _, ok, _ := c.Peek("plain"); !ok {
 		t.Error("InvalidateResource removed a plain key")
 	}
 	if c.InvalidateResource("nope") {
@@ -290,7 +290,7 @@ func TestStaleWhileRevalidate(t *testing.T) {
 	close(gate)
 	deadline := time.Now().Add(5 * time.Second)
 	for {
-		if e, ok := c.Peek("users:1"); ok && string(e.Value) == "new" {
+		if e, ok, _ := c.Peek("users:1"); ok && string(e.Value) == "new" {
 			break
 		}
 		if time.Now().After(deadline) {
@@ -348,7 +348,7 @@ func TestNegativeCaching(t *testing.T) {
 	if n := db.calls.Load(); n != 1 {
 		t.Fatalf("%d loads, want 1 (negative cached)", n)
 	}
-	if c.Exists("users:9") {
+	if noErr(c.Exists("users:9")) {
 		t.Error("a cached miss counts as an existing key")
 	}
 	if x := c.Explain("users:9"); x.State != "negative" {
@@ -376,7 +376,7 @@ func TestBadParamIsAMiss(t *testing.T) {
 	if r := read(t, c, "users:bad"); r.Found {
 		t.Fatalf("bad param = %+v", r)
 	}
-	if _, ok := c.Peek("users:bad"); ok {
+	if _, ok, _ := c.Peek("users:bad"); ok {
 		t.Fatal("a bad parameter was cached")
 	}
 }
@@ -453,7 +453,7 @@ func TestFlushFencesLoadsInFlight(t *testing.T) {
 	c.Flush()
 	close(gate)
 	<-done
-	if _, ok := c.Peek("users:1"); ok {
+	if _, ok, _ := c.Peek("users:1"); ok {
 		t.Fatal("a fill from before FLUSHALL was stored after it")
 	}
 }

@@ -30,6 +30,8 @@ type Shared interface {
 	Invalidate(ctx context.Context, key string) error
 	// InvalidateResource moves the resource's fleet-wide epoch.
 	InvalidateResource(ctx context.Context, name string) error
+	// SharedKV holds the plain keys.
+	SharedKV
 }
 
 // SharedFetch is what Shared.Read returns.
@@ -140,14 +142,17 @@ func (c *Cache) storeShared(rs *resState, key string, f SharedFetch, e Entry) {
 	_, _ = c.l2.Store(ctx, key, f, encodeShared(e, epoch), ttl)
 }
 
-// InvalidateLocal removes key from this node's L1 and fences the node's
+// InvalidateLocal removes key from this node's L1 and fences this node's
 // fills of it, without telling the L2: the L2 calls it when another node
-// (or this one) invalidated key fleet-wide.
+// invalidated (a resource key) or wrote (a plain key) key fleet-wide.
 func (c *Cache) InvalidateLocal(key string) {
-	if c.rt == nil {
+	if c.ResourceOf(key) != nil {
+		c.invalidateL1(key)
 		return
 	}
-	c.invalidateL1(key)
+	if s, ok := c.kv.(*sharedKV); ok {
+		s.evict(key)
+	}
 }
 
 // InvalidateResourceLocal is InvalidateLocal for a whole resource.
@@ -159,12 +164,34 @@ func (c *Cache) InvalidateResourceLocal(name string) {
 // fill in flight: the L2 calls it when the node may have missed
 // invalidations (a connection to Redis lost, masters changed).
 func (c *Cache) DropAll(reason string) {
+	if s, ok := c.kv.(*sharedKV); ok {
+		s.drop() // every plain copy stored so far is dead at once
+		c.sweepPlain(s.dropped.Load())
+	}
 	if c.rt == nil {
 		return
 	}
 	c.rt.bumpAll()
 	c.rt.dropped.Add(1)
 	c.sweepAsync(func(*Fill) bool { return true })
+}
+
+// sweepPlain frees the plain L1 copies stored at or before t, in the
+// background (the cache's Close waits for it).
+func (c *Cache) sweepPlain(t int64) {
+	c.bg.Add(1)
+	go func() {
+		defer c.bg.Done()
+		c.l1.Each(func(k string) bool {
+			c.l1.Compute(k, func(old Entry, found bool) (Entry, Op) {
+				if found && old.Fill == nil && old.StoredAt <= t {
+					return old, Remove
+				}
+				return old, Keep
+			})
+			return true
+		})
+	}()
 }
 
 // SharedErrors counts L2 invalidations that failed; they are replayed by

@@ -29,7 +29,7 @@ func (c *Cache) IncrBy(key string, delta int64) (int64, error) {
 	now := c.now()
 	var n int64
 	var err error
-	c.l1.Compute(key, func(old Entry, found bool) (Entry, Op) {
+	_, _, cerr := c.kv.compute(key, func(old Entry, found bool) (Entry, Op) {
 		cur := int64(0)
 		if found {
 			cur, err = ParseInt(old.Value)
@@ -45,7 +45,7 @@ func (c *Cache) IncrBy(key string, delta int64) (int64, error) {
 		ne := Entry{Value: strconv.AppendInt(make([]byte, 0, 20), n, 10), ExpireAt: old.ExpireAt, StoredAt: now}
 		return ne, Write
 	})
-	return n, err
+	return n, firstErr(cerr, err)
 }
 
 // IncrByFloat adds delta to the float stored at key and returns the new
@@ -68,7 +68,7 @@ func (c *Cache) IncrByFloat(key string, delta float64) ([]byte, error) {
 	now := c.now()
 	var out []byte
 	var err error
-	c.l1.Compute(key, func(old Entry, found bool) (Entry, Op) {
+	_, _, cerr := c.kv.compute(key, func(old Entry, found bool) (Entry, Op) {
 		cur := new(big.Float).SetPrec(longDoublePrec)
 		if found {
 			var f float64
@@ -106,7 +106,7 @@ func (c *Cache) IncrByFloat(key string, delta float64) ([]byte, error) {
 		out = trimFloat(cur.Append(make([]byte, 0, 24), 'f', 17))
 		return Entry{Value: out, ExpireAt: old.ExpireAt, StoredAt: now}, Write
 	})
-	return out, err
+	return out, firstErr(cerr, err)
 }
 
 // longDoublePrec is the mantissa precision of C's long double on x86-64,
@@ -126,7 +126,7 @@ func (c *Cache) Append(key string, value []byte) (int, error) {
 	now := c.now()
 	var n int
 	var err error
-	c.l1.Compute(key, func(old Entry, found bool) (Entry, Op) {
+	_, _, cerr := c.kv.compute(key, func(old Entry, found bool) (Entry, Op) {
 		if !found {
 			old = Entry{}
 		}
@@ -145,7 +145,7 @@ func (c *Cache) Append(key string, value []byte) (int, error) {
 		}
 		return Entry{Value: v, ExpireAt: old.ExpireAt, StoredAt: now}, Write
 	})
-	return n, err
+	return n, firstErr(cerr, err)
 }
 
 // SetRange overwrites key's value from offset with value, zero-padding, and
@@ -162,7 +162,7 @@ func (c *Cache) SetRange(key string, offset int, value []byte) (int, error) {
 	now := c.now()
 	var n int
 	var err error
-	c.l1.Compute(key, func(old Entry, found bool) (Entry, Op) {
+	_, _, cerr := c.kv.compute(key, func(old Entry, found bool) (Entry, Op) {
 		if !found {
 			old = Entry{}
 		}
@@ -181,7 +181,7 @@ func (c *Cache) SetRange(key string, offset int, value []byte) (int, error) {
 		copy(v[offset:], value)
 		return Entry{Value: v, ExpireAt: old.ExpireAt, StoredAt: now}, Write
 	})
-	return n, err
+	return n, firstErr(cerr, err)
 }
 
 // ParseInt parses a Redis integer: optional '-', no '+', no leading zeros or

@@ -180,7 +180,7 @@ func TestIncrByFloatErrors(t *testing.T) {
 	if v, _ := value(t, c, "s"); v != "abc" {
 		t.Errorf("failed INCRBYFLOAT changed the value to %q", v)
 	}
-	if c.Exists("new") {
+	if noErr(c.Exists("new")) {
 		t.Error("failed INCRBYFLOAT created the key")
 	}
 }
@@ -220,7 +220,7 @@ func TestIncrBy(t *testing.T) {
 	if _, err := c.IncrBy("ttl", 1); err != nil {
 		t.Fatal(err)
 	}
-	if e, ok := c.Peek("ttl"); !ok || e.ExpireAt != at || string(e.Value) != "2" {
+	if e, ok, _ := c.Peek("ttl"); !ok || e.ExpireAt != at || string(e.Value) != "2" {
 		t.Errorf("after INCR: %q expiring at %d, want \"2\" at %d", e.Value, e.ExpireAt, at)
 	}
 }
@@ -240,7 +240,7 @@ func TestAppend(t *testing.T) {
 		t.Fatalf("after 100 APPENDs: %q, want %q", v, want)
 	}
 	// Growth is geometric, so the capacity stays within a constant factor.
-	e, _ := c.Peek("k")
+	e, _, _ := c.Peek("k")
 	if cap(e.Value) > 2*len(e.Value)+16 {
 		t.Errorf("cap %d for len %d: growth is not geometric", cap(e.Value), len(e.Value))
 	}
@@ -256,7 +256,7 @@ func TestAppendKeepsOldReadersSlice(t *testing.T) {
 	if _, err := c.Append("k", []byte(" world")); err != nil { // grows with spare capacity
 		t.Fatal(err)
 	}
-	old, _, _ := c.Get("k")
+	old, _, _, _ := c.Get("k")
 	if cap(old.Value) == len(old.Value) {
 		t.Fatal("test needs spare capacity after an APPEND")
 	}

@@ -25,15 +25,16 @@ import (
 // Cluster, sharing resources, a replication slot of their own and the L2.
 func startFleet(t *testing.T, n int, resources map[string]resource.Spec, slot string) ([]*node.Node, *rediscluster.Cluster) {
 	t.Helper()
-	s := server(t)
 	rc := rediscluster.New(t, rediscluster.Options{})
 	var nodes []*node.Node
 	for range n {
 		cfg := config.Default()
 		cfg.RESP.Addr, cfg.HTTP.Addr = "127.0.0.1:0", "127.0.0.1:0"
 		cfg.Shutdown.Timeout = 5 * time.Second
-		cfg.Postgres.DSN = s.DSN(db)
-		cfg.Resources = resources
+		if resources != nil {
+			cfg.Postgres.DSN = server(t).DSN(db)
+			cfg.Resources = resources
+		}
 		cfg.WAL.Slot, cfg.WAL.Publication = slot, slot
 		cfg.WAL.Heartbeat = 200 * time.Millisecond
 		cfg.Redis.Addrs = rc.Addrs()

@@ -33,15 +33,13 @@ func (n *Node) openL2(resources []string) (*l2redis.L2, error) {
 	return l, nil
 }
 
-// sharedL2 adapts the Redis L2 to cache.Shared.
-type sharedL2 struct{ l *l2redis.L2 }
-
-func (s sharedL2) Usable() bool { return s.l.Usable() }
-
-func (s sharedL2) Epoch(resource string) (uint64, bool) { return s.l.Epoch(resource) }
+// sharedL2 adapts the Redis L2 to cache.Shared: everything but the
+// resource fill calls, whose token type the cache does not know, is the
+// L2's own method.
+type sharedL2 struct{ *l2redis.L2 }
 
 func (s sharedL2) Read(ctx context.Context, key string) (cache.SharedFetch, error) {
-	f, err := s.l.ReadFill(ctx, key)
+	f, err := s.ReadFill(ctx, key)
 	return cache.SharedFetch{Data: f.Data, Found: f.Found, Token: f}, err
 }
 
@@ -50,13 +48,7 @@ func (s sharedL2) Store(ctx context.Context, key string, f cache.SharedFetch, da
 	if !ok {
 		return false, nil
 	}
-	return s.l.StoreFill(ctx, key, tok, data, ttl)
-}
-
-func (s sharedL2) Invalidate(ctx context.Context, key string) error { return s.l.Invalidate(ctx, key) }
-
-func (s sharedL2) InvalidateResource(ctx context.Context, name string) error {
-	return s.l.InvalidateResource(ctx, name)
+	return s.StoreFill(ctx, key, tok, data, ttl)
 }
 
 var _ cache.Shared = sharedL2{}

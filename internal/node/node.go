@@ -304,10 +304,10 @@ func (n *Node) Shutdown(ctx context.Context) error {
 		n.stopReload()
 		n.wg.Wait()
 		n.stopWAL()
-		n.cache.Close() // waits for loads and background refreshes
 		if n.l2 != nil {
-			n.l2.Close()
+			n.l2.Close() // no more pushes; loads still running fail fast
 		}
+		n.cache.Close() // waits for loads, background refreshes and sweeps
 		if n.src != nil {
 			n.src.Close()
 		}

@@ -42,8 +42,8 @@ func compareCached(t *testing.T, n *node.Node, prefix, sql string) int {
 		t.Fatal(rows.Err())
 	}
 	stale, compared := 0, 0
-	for _, key := range n.Cache().Keys(prefix + "*") {
-		e, ok := n.Cache().Peek(key) // live, not a cached miss, not flushed
+	for _, key := range noErr(n.Cache().Keys(prefix + "*")) {
+		e, ok, _ := n.Cache().Peek(key) // live, not a cached miss, not flushed
 		if !ok {
 			continue
 		}

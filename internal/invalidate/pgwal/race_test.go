@@ -103,7 +103,7 @@ func TestStaleSetRaceThroughPostgres(t *testing.T) {
 	if rejected.n.Load() != 1 {
 		t.Errorf("fills rejected = %d, want 1", rejected.n.Load())
 	}
-	if e, _, ok := c.Get("users:1"); !ok || string(e.Value) != "2" {
+	if e, _, ok, _ := c.Get("users:1"); !ok || string(e.Value) != "2" {
 		t.Fatalf("L1 holds %q (present %v) after the race, want version 2", e.Value, ok)
 	}
 	if v := read(); v != "2" {

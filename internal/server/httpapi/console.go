@@ -187,13 +187,18 @@ func (a *API) listKeys(x *exchange, r *http.Request) error {
 	stripe := a.cache.Isolation.RLock(a.slot())
 	now := a.now()
 	for examined := 0; ; {
-		batch, cursor = a.cache.Scan(cursor, "", count, batch[:0])
+		var err error
+		batch, cursor, err = a.cache.Scan(cursor, "", count, batch[:0])
+		if err != nil {
+			a.cache.Isolation.RUnlock(stripe)
+			return err
+		}
 		examined += len(batch)
 		for _, k := range batch {
 			if !strings.HasPrefix(k, prefix) {
 				continue
 			}
-			e, ok := a.cache.Peek(k)
+			e, ok, _ := a.cache.Peek(k)
 			if !ok {
 				continue
 			}

@@ -73,7 +73,7 @@ func TestGatewayOutcomes(t *testing.T) {
 	}
 	// Nothing the refused requests asked for happened.
 	for _, k := range []string{"users:1", "orders:1"} {
-		if e, _, ok := f.cache.Get(k); !ok || len(e.Value) != 2 {
+		if e, _, ok, _ := f.cache.Get(k); !ok || len(e.Value) != 2 {
 			t.Errorf("%s was changed by a refused request: %q %v", k, e.Value, ok)
 		}
 	}

@@ -34,8 +34,11 @@ func (a *API) getKey(x *exchange, r *http.Request) error {
 		return a.getResource(x, r, key, "application/octet-stream")
 	}
 	stripe := a.cache.Isolation.RLock(a.slot())
-	e, src, found := a.cache.Get(key)
+	e, src, found, err := a.cache.Get(key)
 	a.cache.Isolation.RUnlock(stripe)
+	if err != nil {
+		return err
+	}
 	// From here on e.Value is ours to read without the lock: stored values
 	// are immutable (see cache.Entry).
 
@@ -209,7 +212,7 @@ func (a *API) deleteKey(x *exchange, r *http.Request) error {
 	if pre.present() {
 		deleted, err = a.writeIf(key, nil, 0, true, pre)
 	} else {
-		deleted = a.cache.Delete(key)
+		deleted, err = a.cache.Delete(key)
 	}
 	a.cache.Isolation.RUnlock(stripe)
 	if err != nil {
@@ -239,7 +242,10 @@ func (a *API) deleteKey(x *exchange, r *http.Request) error {
 // anyway).
 func (a *API) writeIf(key string, value []byte, at int64, del bool, pre preconditions) (bool, error) {
 	for {
-		old, found := a.cache.Peek(key)
+		old, found, err := a.cache.Peek(key)
+		if err != nil {
+			return false, err
+		}
 		if del && !found {
 			return false, nil
 		}

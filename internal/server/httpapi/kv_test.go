@@ -46,7 +46,7 @@ func TestKeysSurviveExactly(t *testing.T) {
 			if got := w.Header().Get("Location"); got != tt.path {
 				t.Errorf("Location = %q, want the request path %q", got, tt.path)
 			}
-			e, ok := f.cache.Peek(tt.key)
+			e, ok, _ := f.cache.Peek(tt.key)
 			if !ok || string(e.Value) != "v-"+tt.name {
 				t.Fatalf("cache has %q = %q, %v; want the value under the exact key", tt.key, e.Value, ok)
 			}
@@ -199,7 +199,7 @@ func TestPutTTL(t *testing.T) {
 					slug = "invalid-ttl"
 				}
 				wantProblem(t, w, http.StatusBadRequest, slug)
-				if f.cache.Exists("k") {
+				if noErr(f.cache.Exists("k")) {
 					t.Error("a refused PUT stored the key")
 				}
 				return
@@ -207,7 +207,7 @@ func TestPutTTL(t *testing.T) {
 			if w.Code != http.StatusCreated {
 				t.Fatalf("PUT = %d; %s", w.Code, w.Body)
 			}
-			e, _ := f.cache.Peek("k")
+			e, _, _ := f.cache.Peek("k")
 			if got := e.TTL(f.clock.NowNano()); tt.wantTTL == 0 && got != -1 || tt.wantTTL > 0 && got != int64(tt.wantTTL) {
 				t.Errorf("stored TTL = %v, want %v", time.Duration(got), tt.wantTTL)
 			}
@@ -298,7 +298,7 @@ func TestDelete(t *testing.T) {
 	if w := f.do(t, http.MethodDelete, "/v1/kv/k", nil); w.Code != http.StatusNoContent || w.Body.Len() != 0 {
 		t.Fatalf("DELETE = %d %q, want 204", w.Code, w.Body)
 	}
-	if f.cache.Exists("k") {
+	if noErr(f.cache.Exists("k")) {
 		t.Fatal("key survived DELETE")
 	}
 	wantProblem(t, f.do(t, http.MethodDelete, "/v1/kv/k", nil), http.StatusNotFound, "not-found")
@@ -383,7 +383,7 @@ func TestConditionalPut(t *testing.T) {
 			w := f.do(t, http.MethodPut, "/v1/kv/k?ttl=5", strings.NewReader("new"), tt.headers...)
 			if tt.code == 412 {
 				wantProblem(t, w, 412, "precondition-failed")
-				if e, ok := f.cache.Peek("k"); ok != tt.exists || ok && string(e.Value) != "old" {
+				if e, ok, _ := f.cache.Peek("k"); ok != tt.exists || ok && string(e.Value) != "old" {
 					t.Errorf("after 412 the key is %q, %v; want it unchanged", e.Value, ok)
 				}
 				return
@@ -391,7 +391,7 @@ func TestConditionalPut(t *testing.T) {
 			if w.Code != tt.code {
 				t.Fatalf("= %d, want %d; %s", w.Code, tt.code, w.Body)
 			}
-			e, _ := f.cache.Peek("k")
+			e, _, _ := f.cache.Peek("k")
 			if string(e.Value) != "new" || e.TTL(f.clock.NowNano()) != int64(5*time.Second) {
 				t.Errorf("stored %q ttl %v, want new with 5s", e.Value, time.Duration(e.TTL(f.clock.NowNano())))
 			}
@@ -426,7 +426,7 @@ func TestConditionalDelete(t *testing.T) {
 			} else if w.Code != tt.code {
 				t.Fatalf("= %d, want %d", w.Code, tt.code)
 			}
-			if want := tt.exists && tt.code != 204; f.cache.Exists("k") != want {
+			if want := tt.exists && tt.code != 204; noErr(f.cache.Exists("k")) != want {
 				t.Errorf("key exists = %v, want %v", !want, want)
 			}
 		})
@@ -462,7 +462,7 @@ func TestIfMatchLosesNoUpdates(t *testing.T) {
 		}()
 	}
 	wg.Wait()
-	if e, _ := f.cache.Peek("n"); string(e.Value) != fmt.Sprint(writers*each) {
+	if e, _, _ := f.cache.Peek("n"); string(e.Value) != fmt.Sprint(writers*each) {
 		t.Fatalf("counter = %s, want %d", e.Value, writers*each)
 	}
 }

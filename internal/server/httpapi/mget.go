@@ -106,7 +106,7 @@ func (a *API) mget(x *exchange, r *http.Request) error {
 			continue
 		}
 		var src cache.Source
-		entries[i], src, _ = a.cache.Get(k)
+		entries[i], src, _, errs[i] = a.cache.Get(k)
 		sources[i] = src.String()
 	}
 	a.cache.Isolation.RUnlock(stripe)

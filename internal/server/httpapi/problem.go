@@ -75,7 +75,8 @@ type problemType struct {
 //     budget, a property of this server rather than of the request.
 //   - A batch with too many keys is 413: the request is larger than the
 //     server is willing to process, and splitting it succeeds.
-//   - cache.ErrOriginUnavailable is 503 with Retry-After (cache.RetryAfter):
+//   - cache.ErrOriginUnavailable and cache.ErrL2Unavailable are 503 with
+//     Retry-After (cache.RetryAfter):
 //     PostgreSQL could not answer and nothing usable was cached; retrying
 //     soon may succeed. cache.ErrOriginQuery is 502: PostgreSQL answered,
 //     with an error, as an upstream would.
@@ -103,6 +104,7 @@ var problemTypes = []problemType{
 	{cache.ErrReadOnlyKey, http.StatusConflict, "read-only-key", "Key is read-only"},
 	{cache.ErrOriginUnavailable, http.StatusServiceUnavailable, "origin-unavailable", "Origin unavailable"},
 	{cache.ErrOriginQuery, http.StatusBadGateway, "origin-query-failed", "Origin query failed"},
+	{cache.ErrL2Unavailable, http.StatusServiceUnavailable, "l2-unavailable", "L2 (Redis) unavailable"},
 	{gateway.ErrNoAuth, http.StatusUnauthorized, "unauthorized", "Authentication required"},
 	{gateway.ErrBadAuth, http.StatusUnauthorized, "unauthorized", "Invalid API key"},
 	{gateway.ErrForbidden, http.StatusForbidden, "forbidden", "Forbidden"},

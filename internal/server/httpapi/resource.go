@@ -132,4 +132,6 @@ func (a *API) explain(x *exchange, r *http.Request) error {
 }
 
 // isOriginUnavailable reports whether err should carry Retry-After.
-func isOriginUnavailable(err error) bool { return errors.Is(err, cache.ErrOriginUnavailable) }
+func isOriginUnavailable(err error) bool {
+	return errors.Is(err, cache.ErrOriginUnavailable) || errors.Is(err, cache.ErrL2Unavailable)
+}

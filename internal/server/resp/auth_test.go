@@ -112,7 +112,7 @@ func TestAuthOutcomes(t *testing.T) {
 			{"KEYS *", "ERR:NOPERM*"},
 			{"SCAN 0", "ERR:NOPERM*"},
 		})
-		if ts.cache.Exists("orders:1") {
+		if noErr(ts.cache.Exists("orders:1")) {
 			t.Fatal("orders:1 was written by a key limited to users:")
 		}
 	})
@@ -126,7 +126,7 @@ func TestAuthOutcomes(t *testing.T) {
 			{"SLOWLOG RESET", "ERR:NOPERM*"},
 			{"CLIENT GETNAME", "(nil)"}, // connection commands need no scope
 		})
-		if !ts.cache.Exists("users:1") {
+		if !noErr(ts.cache.Exists("users:1")) {
 			t.Fatal("FLUSHALL ran without the admin scope")
 		}
 	})
@@ -138,10 +138,10 @@ func TestAuthOutcomes(t *testing.T) {
 			{"DEL users:1 orders:9", noPermKey},
 			{"MGET users:1 orders:1", noPermKey},
 		})
-		if ts.cache.Exists("users:3") {
+		if noErr(ts.cache.Exists("users:3")) {
 			t.Fatal("MSET wrote its permitted key although another key was refused")
 		}
-		if !ts.cache.Exists("users:1") {
+		if !noErr(ts.cache.Exists("users:1")) {
 			t.Fatal("DEL deleted its permitted key although another key was refused")
 		}
 	})
@@ -155,7 +155,7 @@ func TestAuthOutcomes(t *testing.T) {
 			{"FLUSHALL", "ERR:NOPERM*"},
 			{"EXEC", "ERR:EXECABORT Transaction discarded because of previous errors."},
 		})
-		if ts.cache.Exists("users:4") {
+		if noErr(ts.cache.Exists("users:4")) {
 			t.Fatal("EXEC ran a transaction with a refused command")
 		}
 	})
@@ -168,7 +168,7 @@ func TestAuthOutcomes(t *testing.T) {
 			{"SET users:5 a", "QUEUED"}, // allowed for ops when queued
 			{"EXEC", "*"},
 		})
-		if ts.cache.Exists("users:5") {
+		if noErr(ts.cache.Exists("users:5")) {
 			t.Fatal("a command queued by ops ran as ro after a queued AUTH")
 		}
 	})
@@ -182,13 +182,13 @@ func TestAuthOutcomes(t *testing.T) {
 				t.Fatalf("reply %d: %q, want %q", i, got, want)
 			}
 		}
-		if ts.cache.Exists("users:6") {
+		if noErr(ts.cache.Exists("users:6")) {
 			t.Fatal("SET ran before AUTH")
 		}
-		if ts.cache.Exists("users:n") {
+		if noErr(ts.cache.Exists("users:n")) {
 			t.Fatal("INCR ran before AUTH")
 		}
-		if !ts.cache.Exists("users:7") {
+		if !noErr(ts.cache.Exists("users:7")) {
 			t.Fatal("SET after AUTH did not run")
 		}
 	})
@@ -261,4 +261,13 @@ func TestNoGatewayKeepsRedisAuth(t *testing.T) {
 		{"AUTH default anything", "OK"},
 		{"AUTH bob pw", wrongPass},
 	})
+}
+
+// noErr returns v, failing loudly on err: the key-space operations return
+// an error only in a fleet (L2 unreachable), which these tests do not run.
+func noErr[T any](v T, err error) T {
+	if err != nil {
+		panic(err)
+	}
+	return v
 }

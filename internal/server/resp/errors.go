@@ -39,6 +39,7 @@ var errorReplies = []struct {
 //
 //	cache.ErrOriginUnavailable  -TRYAGAIN origin unavailable (PostgreSQL): <cause>; retry in 1s
 //	cache.ErrOriginQuery        -ERR origin query failed (PostgreSQL): <cause>
+//	cache.ErrL2Unavailable      -TRYAGAIN L2 unavailable (Redis holds plain keys in a fleet): <cause>; retry in 1s
 //	*cache.ReadOnlyError        -ERR key 'users:42' belongs to resource 'users' and is read-only (the database owns it); DEL invalidates it
 //
 // TRYAGAIN is the code Redis Cluster uses for "this may succeed later";
@@ -57,6 +58,9 @@ func errorReply(c *conn, err error) string {
 			"; retry in " + cache.RetryAfter.String()
 	case errors.Is(err, cache.ErrOriginQuery):
 		return "ERR origin query failed (PostgreSQL): " + cause(err, cache.ErrOriginQuery)
+	case errors.Is(err, cache.ErrL2Unavailable):
+		return "TRYAGAIN L2 unavailable (Redis holds plain keys in a fleet): " + cause(err, cache.ErrL2Unavailable) +
+			"; retry in " + cache.RetryAfter.String()
 	}
 	for _, e := range errorReplies {
 		if errors.Is(err, e.err) {

@@ -222,7 +222,7 @@ func infoKeyspace(s *Server, b *strings.Builder) {
 	var ttlSum, ttlN int64
 	now := s.cache.Now()
 	s.cache.L1().Each(func(k string) bool {
-		if e, ok := s.cache.Peek(k); ok && e.ExpireAt != 0 {
+		if e, ok := s.cache.L1().Peek(k); ok && e.ExpireAt != 0 {
 			expires++
 			ttlSum += (e.ExpireAt - now) / 1e6
 			ttlN++

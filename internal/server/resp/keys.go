@@ -18,7 +18,12 @@ func cmdDel(c *conn, args [][]byte) {
 			}
 			continue
 		}
-		if c.s.cache.Delete(view(k)) {
+		ok, err := c.s.cache.Delete(view(k))
+		if err != nil {
+			c.errFrom(err)
+			return
+		}
+		if ok {
 			n++
 		}
 	}
@@ -28,7 +33,12 @@ func cmdDel(c *conn, args [][]byte) {
 func cmdExists(c *conn, args [][]byte) {
 	n := int64(0)
 	for _, k := range args[1:] {
-		if c.s.cache.Exists(view(k)) {
+		ok, err := c.s.cache.Exists(view(k))
+		if err != nil {
+			c.errFrom(err)
+			return
+		}
+		if ok {
 			n++
 		}
 	}
@@ -38,7 +48,12 @@ func cmdExists(c *conn, args [][]byte) {
 func cmdTouch(c *conn, args [][]byte) {
 	n := int64(0)
 	for _, k := range args[1:] {
-		if c.s.cache.Touch(view(k)) {
+		ok, err := c.s.cache.Touch(view(k))
+		if err != nil {
+			c.errFrom(err)
+			return
+		}
+		if ok {
 			n++
 		}
 	}
@@ -46,7 +61,12 @@ func cmdTouch(c *conn, args [][]byte) {
 }
 
 func cmdType(c *conn, args [][]byte) {
-	if c.s.cache.Exists(view(args[1])) {
+	ok, err := c.s.cache.Exists(view(args[1]))
+	if err != nil {
+		c.errFrom(err)
+		return
+	}
+	if ok {
 		c.wr.AppendSimple("string")
 	} else {
 		c.wr.AppendSimple("none")
@@ -167,13 +187,16 @@ func cmdExpire(c *conn, args [][]byte) {
 	if at <= 0 {
 		at = 1 // in the past: the cache deletes the key
 	}
-	c.wr.AppendInt(b2i(c.s.cache.Expire(string(args[1]), at, mode)))
+	c.intReply(c.s.cache.Expire(string(args[1]), at, mode))
 }
 
 // cmdTTL is TTL, PTTL, EXPIRETIME and PEXPIRETIME.
 func cmdTTL(c *conn, args [][]byte) {
-	e, ok := c.s.cache.Peek(view(args[1]))
+	e, ok, err := c.s.cache.Peek(view(args[1]))
 	switch {
+	case err != nil:
+		c.errFrom(err)
+		return
 	case !ok:
 		c.wr.AppendInt(-2)
 		return
@@ -195,11 +218,15 @@ func cmdTTL(c *conn, args [][]byte) {
 }
 
 func cmdPersist(c *conn, args [][]byte) {
-	c.wr.AppendInt(b2i(c.s.cache.Persist(string(args[1]))))
+	c.intReply(c.s.cache.Persist(string(args[1])))
 }
 
 func cmdKeys(c *conn, args [][]byte) {
-	keys := c.s.cache.Keys(string(args[1]))
+	keys, err := c.s.cache.Keys(string(args[1]))
+	if err != nil {
+		c.errFrom(err)
+		return
+	}
 	c.wr.AppendArrayLen(len(keys))
 	for _, k := range keys {
 		c.wr.AppendBulkString(k)
@@ -245,7 +272,11 @@ func cmdScan(c *conn, args [][]byte) {
 			return
 		}
 	}
-	keys, next := c.s.cache.Scan(cursor, pattern, count, nil)
+	keys, next, err := c.s.cache.Scan(cursor, pattern, count, nil)
+	if err != nil {
+		c.errFrom(err)
+		return
+	}
 	if onlyNone {
 		keys = keys[:0]
 	}
@@ -258,14 +289,26 @@ func cmdScan(c *conn, args [][]byte) {
 }
 
 func cmdRandomKey(c *conn, _ [][]byte) {
-	if k, ok := c.s.cache.RandomKey(); ok {
+	k, ok, err := c.s.cache.RandomKey()
+	if err != nil {
+		c.errFrom(err)
+		return
+	}
+	if ok {
 		c.wr.AppendBulkString(k)
 		return
 	}
 	c.wr.AppendNull()
 }
 
-func cmdDBSize(c *conn, _ [][]byte) { c.wr.AppendInt(int64(c.s.cache.Len())) }
+func cmdDBSize(c *conn, _ [][]byte) {
+	n, err := c.s.cache.DBSize()
+	if err != nil {
+		c.errFrom(err)
+		return
+	}
+	c.wr.AppendInt(int64(n))
+}
 
 // cmdFlush is FLUSHDB and FLUSHALL [ASYNC|SYNC]; both flush synchronously.
 func cmdFlush(c *conn, args [][]byte) {
@@ -273,8 +316,12 @@ func cmdFlush(c *conn, args [][]byte) {
 		c.errReply(errSyntax)
 		return
 	}
-	c.s.cache.Flush()
+	err := c.s.cache.Flush()
 	c.s.watch.touchAll()
+	if err != nil {
+		c.errFrom(err)
+		return
+	}
 	c.wr.AppendOK()
 }
 
@@ -288,4 +335,13 @@ func cmdSelect(c *conn, args [][]byte) {
 	default:
 		c.wr.AppendOK()
 	}
+}
+
+// intReply answers 1 or 0 for ok, or the error.
+func (c *conn) intReply(ok bool, err error) {
+	if err != nil {
+		c.errFrom(err)
+		return
+	}
+	c.wr.AppendInt(b2i(ok))
 }

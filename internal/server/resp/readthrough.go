@@ -53,9 +53,8 @@ func mgetThrough(c *conn, keys [][]byte) {
 			pending = append(pending, i)
 			continue
 		}
-		if e, _, ok := c.s.cache.Get(view(k)); ok {
-			out[i] = answer{value: e.Value, found: true}
-		}
+		e, _, ok, err := c.s.cache.Get(view(k))
+		out[i] = answer{value: e.Value, found: ok, err: err}
 	}
 	if c.execDepth == 0 {
 		c.unlock()

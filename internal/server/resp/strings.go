@@ -103,11 +103,15 @@ func cmdGet(c *conn, args [][]byte) {
 		c.readThrough(args[1], cache.ReadOptions{})
 		return
 	}
-	if e, _, ok := c.s.cache.Get(view(args[1])); ok {
+	e, _, ok, err := c.s.cache.Get(view(args[1]))
+	switch {
+	case err != nil:
+		c.errFrom(err)
+	case ok:
 		c.wr.AppendBulk(e.Value)
-		return
+	default:
+		c.wr.AppendNull()
 	}
-	c.wr.AppendNull()
 }
 
 // SET option bits, as in Redis's parseExtendedStringArgumentsOrReply.
@@ -260,11 +264,15 @@ func cmdGetSet(c *conn, args [][]byte) {
 }
 
 func cmdGetDel(c *conn, args [][]byte) {
-	if e, ok := c.s.cache.GetDel(view(args[1])); ok {
+	e, ok, err := c.s.cache.GetDel(view(args[1]))
+	switch {
+	case err != nil:
+		c.errFrom(err)
+	case ok:
 		c.wr.AppendBulk(e.Value)
-		return
+	default:
+		c.wr.AppendNull()
 	}
-	c.wr.AppendNull()
 }
 
 func cmdGetEX(c *conn, args [][]byte) {
@@ -280,7 +288,11 @@ func cmdGetEX(c *conn, args [][]byte) {
 	if at != 0 || flags&optPersist != 0 {
 		key = string(args[1]) // GetEx may rewrite the entry, retaining the key
 	}
-	e, found := c.s.cache.GetEx(key, at, flags&optPersist != 0)
+	e, found, err := c.s.cache.GetEx(key, at, flags&optPersist != 0)
+	if err != nil {
+		c.errFrom(err)
+		return
+	}
 	if !found {
 		c.wr.AppendNull()
 		return
@@ -297,9 +309,32 @@ func cmdMGet(c *conn, args [][]byte) {
 			}
 		}
 	}
+	if _, local := c.s.cache.L2(); !local {
+		// In a fleet a key may have to be read from Redis, which can fail:
+		// read them all before answering.
+		vals := make([][]byte, len(args)-1)
+		found := make([]bool, len(args)-1)
+		for i, k := range args[1:] {
+			e, _, ok, err := c.s.cache.Get(view(k))
+			if err != nil {
+				c.errFrom(err)
+				return
+			}
+			vals[i], found[i] = e.Value, ok
+		}
+		c.wr.AppendArrayLen(len(vals))
+		for i, v := range vals {
+			if found[i] {
+				c.wr.AppendBulk(v)
+			} else {
+				c.wr.AppendNull()
+			}
+		}
+		return
+	}
 	c.wr.AppendArrayLen(len(args) - 1)
 	for _, k := range args[1:] {
-		if e, _, ok := c.s.cache.Get(view(k)); ok {
+		if e, _, ok, _ := c.s.cache.Get(view(k)); ok {
 			c.wr.AppendBulk(e.Value)
 		} else {
 			c.wr.AppendNull()
@@ -359,7 +394,11 @@ func cmdAppend(c *conn, args [][]byte) {
 }
 
 func cmdStrlen(c *conn, args [][]byte) {
-	e, _ := c.s.cache.Peek(view(args[1]))
+	e, _, err := c.s.cache.Peek(view(args[1]))
+	if err != nil {
+		c.errFrom(err)
+		return
+	}
 	c.wr.AppendInt(int64(len(e.Value)))
 }
 
@@ -371,7 +410,11 @@ func cmdGetRange(c *conn, args [][]byte) {
 		c.errReply(errNotInteger)
 		return
 	}
-	e, _, _ := c.s.cache.Get(view(args[1]))
+	e, _, _, err := c.s.cache.Get(view(args[1]))
+	if err != nil {
+		c.errFrom(err)
+		return
+	}
 	n := int64(len(e.Value))
 	if start < 0 && end < 0 && start > end {
 		c.wr.AppendBulk(nil)

@@ -174,9 +174,11 @@ return 1`)
 		// Broadcast tracking: Redis pushes every change of a key under
 		// these prefixes to every tracking connection, whether or not it
 		// read the key. The fence and epoch keys are what invalidations
-		// write; entries themselves change only by fenced fills, which
-		// need not evict anyone's copy.
-		ClientTrackingOptions: []string{"BCAST", "PREFIX", p + "f{", "PREFIX", p + "e:"},
+		// write, plain keys change by writes; resource entries change
+		// only by fenced fills, which need not evict anyone's copy.
+		// NOLOOP: a node applies its own writes and invalidations to its
+		// L1 itself, so Redis need not echo them back.
+		ClientTrackingOptions: []string{"BCAST", "NOLOOP", "PREFIX", p + "f{", "PREFIX", p + "e:", "PREFIX", p + "k:"},
 		OnInvalidations:       l.onInvalidations,
 		ConnWriteTimeout:      max(opts.Timeout*4, time.Second),
 		Dialer:                netDialer(opts.Timeout),
@@ -440,6 +442,10 @@ func (l *L2) onInvalidations(msgs []rueidis.RedisMessage) {
 				continue
 			}
 			hb.h.InvalidateLocal(k[i+1:])
+		case strings.HasPrefix(k, "k:"):
+			if hb != nil {
+				hb.h.InvalidateLocal(k[2:])
+			}
 		case strings.HasPrefix(k, "e:"):
 			name := k[2:]
 			l.mu.Lock()
