@@ -12,9 +12,9 @@ import (
 type WALConfig struct {
 	// Slot is the logical replication slot's name. Default "strata". A
 	// slot that exists is reused (and resumed from). PostgreSQL lets one
-	// connection use a slot at a time, so until the fleet elects a single
-	// consumer (Redis Cluster L2, issue 5) each node that binds tables
-	// needs a slot of its own.
+	// connection use a slot at a time: nodes of a fleet (redis.addrs set)
+	// share one slot and elect the one node that streams it; nodes that
+	// run alone against one database need a slot each.
 	Slot string `koanf:"slot" yaml:"slot"`
 	// Publication is the publication's name; strata creates it for the
 	// bound tables or adds missing tables to it. Default "strata".

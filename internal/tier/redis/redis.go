@@ -186,6 +186,10 @@ return 1`)
 		// One connection per shard: the order of a shard's pushes and
 		// replies on it is what fencing relies on.
 		PipelineMultiplex: 0,
+		// Reads stay off a shard while it fails over, so no MOVED or
+		// error would make the client look again: it rescans the
+		// topology by itself, as often as the watcher looks.
+		ClusterOption: rueidis.ClusterOption{ShardsRefreshInterval: opts.WatchInterval},
 	})
 	if err != nil {
 		return nil, fmt.Errorf("redis.addrs %v: %w (is Redis 7+ running there, with RESP3? check redis.addrs, redis.username and redis.password)", opts.Addrs, err)
@@ -671,7 +675,18 @@ func (l *L2) topology(ctx context.Context) (string, error) {
 	if l.c.Mode() != rueidis.ClientModeCluster {
 		return "", nil
 	}
-	arr, err := l.c.Do(ctx, l.c.B().ClusterSlots().Build()).ToArray()
+	// Ask the nodes in turn: the client's own pick may be a node that is
+	// down (a failed master stays in the cluster's node list).
+	var arr []rueidis.RedisMessage
+	var err error
+	for _, nc := range l.c.Nodes() {
+		if arr, err = nc.Do(ctx, nc.B().ClusterSlots().Build()).ToArray(); err == nil {
+			break
+		}
+	}
+	if arr == nil && err == nil {
+		err = errors.New("no Redis node known")
+	}
 	if err != nil {
 		return "", err
 	}
@@ -695,22 +710,27 @@ func (l *L2) topology(ctx context.Context) (string, error) {
 	return strings.Join(parts, ","), nil
 }
 
-// pingAll pings every node rueidis is connected to.
+// pingAll pings every master (the one server of a standalone Redis): the
+// connections whose pushes carry the invalidations. A failed master that
+// the cluster still lists without slots is not one of them.
 func (l *L2) pingAll(ctx context.Context) error {
-	nodes := l.c.Nodes()
-	if len(nodes) == 0 {
-		return errors.New("no Redis node known")
+	masters, err := l.masterClients(ctx)
+	if err != nil {
+		return err
+	}
+	if len(masters) == 0 {
+		return errors.New("no Redis master known")
 	}
 	var wg sync.WaitGroup
-	errs := make([]error, 0, len(nodes))
 	var mu sync.Mutex
-	for addr, nc := range nodes {
+	var errs []error
+	for _, nc := range masters {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
 			if err := nc.Do(ctx, nc.B().Ping().Build()).Error(); err != nil {
 				mu.Lock()
-				errs = append(errs, fmt.Errorf("%s: %w", addr, err))
+				errs = append(errs, err)
 				mu.Unlock()
 			}
 		}()
