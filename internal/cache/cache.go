@@ -14,6 +14,7 @@ package cache
 import (
 	"math/rand/v2"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/strata-cache/strata/internal/resource"
@@ -60,6 +61,7 @@ type Cache struct {
 	l2           Shared       // nil without an L2
 	kv           kvStore      // where plain keys live: L1 alone, L2 in a fleet
 	bg           sync.WaitGroup
+	remoteWrite  atomic.Pointer[func(key string)]
 
 	// Isolation serialises multi-key commands against everything else.
 	Isolation BigLock

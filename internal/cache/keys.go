@@ -165,6 +165,14 @@ func (c *Cache) Flush() error {
 func (c *Cache) MemoryUsage(key string) (uint64, bool) {
 	e, ok := c.l1.Peek(key)
 	if !ok {
+		if _, local := c.kv.(localKV); local || c.ResourceOf(key) != nil {
+			return 0, false
+		}
+		// In a fleet the key may live in the L2 only: what it would
+		// weigh in L1.
+		if e, ok, err := c.kv.get(key, false); err == nil && ok {
+			return c.l1.Weight(key, e), true
+		}
 		return 0, false
 	}
 	return c.l1.Weight(key, e), true

@@ -67,6 +67,18 @@ type sharedKV struct {
 	seq     [fenceStripes]atomic.Uint64
 	locks   [256]sync.Mutex
 	dropped atomic.Int64 // Unix ns of the last DropAll
+	// hits and misses count reads that missed L1 and went to the L2.
+	hits, misses atomic.Uint64
+}
+
+// L2Reads returns how many plain-key reads that missed L1 found the key in
+// the L2 (hits) or not (misses); 0, 0 for a node alone.
+func (c *Cache) L2Reads() (hits, misses uint64) {
+	s, ok := c.kv.(*sharedKV)
+	if !ok {
+		return 0, 0
+	}
+	return s.hits.Load(), s.misses.Load()
 }
 
 func newSharedKV(c *Cache, l2 Shared) *sharedKV {
@@ -119,13 +131,16 @@ func (s *sharedKV) get(key string, count bool) (Entry, bool, error) {
 		return Entry{}, false, unavailable(err)
 	}
 	if !found {
+		s.misses.Add(1)
 		return Entry{}, false, nil
 	}
 	now := s.c.now()
 	e = Entry{Value: v[:len(v):len(v)], ExpireAt: exp * 1e6, StoredAt: now}
 	if e.Expired(now) {
+		s.misses.Add(1)
 		return Entry{}, false, nil
 	}
+	s.hits.Add(1)
 	s.fill(key, i, seq, e)
 	return e, true, nil
 }

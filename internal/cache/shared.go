@@ -32,6 +32,9 @@ type Shared interface {
 	InvalidateResource(ctx context.Context, name string) error
 	// SharedKV holds the plain keys.
 	SharedKV
+	// Sync returns once every invalidation Redis had queued for this node
+	// when Sync began has been handled.
+	Sync(ctx context.Context) error
 }
 
 // SharedFetch is what Shared.Read returns.
@@ -152,7 +155,28 @@ func (c *Cache) InvalidateLocal(key string) {
 	}
 	if s, ok := c.kv.(*sharedKV); ok {
 		s.evict(key)
+		if h := c.remoteWrite.Load(); h != nil {
+			(*h)(key)
+		}
 	}
+}
+
+// OnRemoteWrite installs fn, called with a plain key another node wrote
+// (and with "" when this node may have missed such writes): RESP marks its
+// WATCHers dirty with it. fn must be fast.
+func (c *Cache) OnRemoteWrite(fn func(key string)) { c.remoteWrite.Store(&fn) }
+
+// SyncRemote returns once every write of another node that Redis had
+// acknowledged before the call has reached this node (OnRemoteWrite
+// included). Alone, it returns at once.
+func (c *Cache) SyncRemote(ctx context.Context) error {
+	if c.l2 == nil {
+		return nil
+	}
+	if err := c.l2.Sync(ctx); err != nil {
+		return unavailable(err)
+	}
+	return nil
 }
 
 // InvalidateResourceLocal is InvalidateLocal for a whole resource.
@@ -167,6 +191,9 @@ func (c *Cache) DropAll(reason string) {
 	if s, ok := c.kv.(*sharedKV); ok {
 		s.drop() // every plain copy stored so far is dead at once
 		c.sweepPlain(s.dropped.Load())
+		if h := c.remoteWrite.Load(); h != nil {
+			(*h)("")
+		}
 	}
 	if c.rt == nil {
 		return

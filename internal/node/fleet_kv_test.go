@@ -141,8 +141,35 @@ func TestFleetPlainKeys(t *testing.T) {
 		t.Fatal("m1 survived RENAME")
 	}
 
-	// SCAN walks every master; DBSIZE counts the fleet's keys.
 	want := []string{"counter", "greeting", "m2", "m3", "m9", "ttl"}
+
+	// WATCH sees writes made on other nodes: the transaction aborts.
+	if err := cl[0].Set(ctx, "w", "1", 0).Err(); err != nil {
+		t.Fatal(err)
+	}
+	err := cl[0].Watch(ctx, func(tx *redis.Tx) error {
+		if err := cl[1].Set(ctx, "w", "2", 0).Err(); err != nil {
+			t.Fatal(err)
+		}
+		_, err := tx.TxPipelined(ctx, func(p redis.Pipeliner) error {
+			p.Set(ctx, "w", "3", 0)
+			return nil
+		})
+		return err
+	}, "w")
+	if !errors.Is(err, redis.TxFailedErr) {
+		t.Fatalf("EXEC after another node wrote a watched key: %v; want the transaction aborted", err)
+	}
+	if v, _ := cl[2].Get(ctx, "w").Result(); v != "2" {
+		t.Fatalf("w = %q after the aborted transaction, want 2", v)
+	}
+	if n, err := cl[2].MemoryUsage(ctx, "m2").Result(); err != nil || n <= 0 {
+		t.Fatalf("MEMORY USAGE of a key in the L2 only = %d, %v", n, err)
+	}
+	want = append(want, "w")
+	slices.Sort(want)
+
+	// SCAN walks every master; DBSIZE counts the fleet's keys.
 	var got []string
 	var cursor uint64
 	for {

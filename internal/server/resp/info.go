@@ -174,8 +174,10 @@ func infoStats(s *Server, b *strings.Builder) {
 	st, _ := s.l1Stats()
 	fieldInt(b, "expired_keys", int64(st.Expirations))
 	fieldInt(b, "evicted_keys", int64(st.Evictions))
-	fieldInt(b, "keyspace_hits", int64(st.Hits))
-	fieldInt(b, "keyspace_misses", int64(st.Misses))
+	// In a fleet a read that missed L1 may have found the key in the L2.
+	l2hits, _ := s.cache.L2Reads()
+	fieldInt(b, "keyspace_hits", int64(st.Hits+l2hits))
+	fieldInt(b, "keyspace_misses", int64(st.Misses-min(st.Misses, l2hits)))
 	fieldInt(b, "pubsub_channels", 0)
 	var failed, rejected uint64
 	for i := range s.stats {

@@ -1,8 +1,10 @@
 package resp
 
 import (
+	"context"
 	"sync"
 	"sync/atomic"
+	"time"
 )
 
 // queueCommand copies a command into the MULTI queue (the read buffer is
@@ -59,6 +61,19 @@ func cmdExec(c *conn, _ [][]byte) {
 	}
 	queue, aborted := c.queue, c.multiErr
 	c.discardMulti()
+	if len(c.watched) > 0 && !aborted {
+		// In a fleet: let every write other nodes made before EXEC reach
+		// the watchers first. (The transaction itself is atomic for this
+		// node's clients only; see architecture.md.)
+		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+		err := c.s.cache.SyncRemote(ctx)
+		cancel()
+		if err != nil {
+			c.s.watch.unwatchAll(c)
+			c.errFrom(err)
+			return
+		}
+	}
 	dirty := c.dirty.Load()
 	c.s.watch.unwatchAll(c)
 	if aborted {
@@ -165,6 +180,18 @@ func (w *watchRegistry) touchCommand(cmd *command, args [][]byte) {
 		for c := range w.keys[view(args[i])] {
 			c.dirty.Store(true)
 		}
+	}
+}
+
+// touchKey marks the watchers of key dirty.
+func (w *watchRegistry) touchKey(key string) {
+	if !w.active() {
+		return
+	}
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	for c := range w.keys[key] {
+		c.dirty.Store(true)
 	}
 }
 

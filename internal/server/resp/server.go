@@ -182,6 +182,16 @@ func New(opts Options) *Server {
 	}
 	s.stats = make([]cmdStats, len(s.table.list))
 	s.watch.init()
+	// In a fleet, writes on other nodes reach this one as invalidations:
+	// they dirty WATCHers like local writes ("" means some may have been
+	// missed: all of them).
+	s.cache.OnRemoteWrite(func(key string) {
+		if key == "" {
+			s.watch.touchAll()
+			return
+		}
+		s.watch.touchKey(key)
+	})
 	if m := opts.Metrics; m != nil {
 		s.cmdm = make([]*telemetry.CommandMetrics, len(s.table.list))
 		for i, cmd := range s.table.list {

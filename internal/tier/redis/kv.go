@@ -190,31 +190,35 @@ func (l *L2) KVScan(ctx context.Context, cursor uint64, pattern string, count in
 		return nil, 0, err
 	}
 	idx, cur := int(cursor>>cursorShift), cursor&(1<<cursorShift-1)
-	if idx >= len(masters) {
-		return nil, 0, nil
-	}
 	if pattern == "" {
 		pattern = "*"
 	}
 	prefix := l.kvKey("")
 	match := globEscape(prefix) + pattern
-	nc := masters[idx]
-	e, err := nc.Do(ctx, nc.B().Scan().Cursor(cur).Match(match).Count(int64(count)).Build()).AsScanEntry()
-	if err != nil {
-		return nil, 0, err
-	}
-	keys := make([]string, 0, len(e.Elements))
-	for _, k := range e.Elements {
-		keys = append(keys, strings.TrimPrefix(k, prefix))
-	}
-	next := uint64(idx)<<cursorShift | e.Cursor
-	if e.Cursor == 0 {
-		next = 0
-		if idx+1 < len(masters) {
-			next = uint64(idx+1) << cursorShift
+	var keys []string
+	// When a master is done and fewer than count keys came back, go on to
+	// the next one, so that one call with a large COUNT covers a small
+	// fleet as it would one Redis (COUNT is a hint; clients must still
+	// follow the cursor).
+	for idx < len(masters) {
+		nc := masters[idx]
+		e, err := nc.Do(ctx, nc.B().Scan().Cursor(cur).Match(match).Count(int64(count)).Build()).AsScanEntry()
+		if err != nil {
+			return nil, 0, err
+		}
+		for _, k := range e.Elements {
+			keys = append(keys, strings.TrimPrefix(k, prefix))
+		}
+		if e.Cursor != 0 {
+			// Bounded work per call, as in Redis: one SCAN per master.
+			return keys, uint64(idx)<<cursorShift | e.Cursor, nil
+		}
+		idx, cur = idx+1, 0
+		if len(keys) >= count && idx < len(masters) {
+			return keys, uint64(idx) << cursorShift, nil
 		}
 	}
-	return keys, next, nil
+	return keys, 0, nil
 }
 
 // KVSize counts the plain keys (a full SCAN: O(keys)).

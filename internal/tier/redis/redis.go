@@ -230,6 +230,9 @@ func (l *L2) Close() {
 	}
 	close(l.stop)
 	l.wg.Wait()
+	// Connections rueidis closes later (it retires replaced ones after a
+	// delay) must not reach a cache that is closing.
+	l.handler.Store(nil)
 	l.c.Close()
 }
 
@@ -550,9 +553,11 @@ func (l *L2) round() {
 		case masters == l.candidate:
 			l.masters, l.candidate, changed = masters, "", true
 		default:
+			// Out of the read path at once; counted and replayed once
+			// confirmed (replayAll also runs on the next healthy round).
 			l.candidate = masters
 			l.mu.Unlock()
-			l.wake()
+			l.problem("Redis masters changing", true)
 			l.mu.Lock()
 		}
 		l.mu.Unlock()
