@@ -87,8 +87,10 @@ func newSharedKV(c *Cache, l2 Shared) *sharedKV {
 
 func (s *sharedKV) stripe(key string) uint64 { return maphash.String(s.seed, key) }
 
+// ctx bounds one plain-key command; each L2 call in it is bounded by
+// redis.timeout too.
 func (s *sharedKV) ctx() (context.Context, context.CancelFunc) {
-	return context.WithTimeout(context.Background(), sharedTimeout)
+	return context.WithTimeout(context.Background(), 5*sharedTimeout)
 }
 
 // kvFresh reports whether an L1 copy of a plain key may be served: always

@@ -25,9 +25,10 @@ type RedisConfig struct {
 	// share a cluster with other data and track only its own keys. It must
 	// not contain '{' or '}' (Redis Cluster hash tags). Default "strata:".
 	Prefix string `koanf:"prefix" yaml:"prefix"`
-	// Timeout bounds each L2 operation. A read that takes longer is
-	// answered from PostgreSQL instead; Redis is a cache, not a dependency
-	// a request should wait for. Default 250ms.
+	// Timeout bounds each L2 operation. A resource read that takes longer
+	// is answered from PostgreSQL instead; a plain-key command answers
+	// -TRYAGAIN. Default 1s, generous for a busy machine; with Redis on a
+	// quiet network 100ms keeps slow shards out of the read path sooner.
 	Timeout time.Duration `koanf:"timeout" yaml:"timeout"`
 	// FailoverSettle is how long a node keeps L2 out of its read path after
 	// it lost a connection to Redis or saw the cluster's masters change. In
@@ -47,7 +48,7 @@ type RedisConfig struct {
 // defaultRedis is RedisConfig's defaults, for Default.
 func defaultRedis() RedisConfig {
 	return RedisConfig{
-		Prefix: "strata:", Timeout: 250 * time.Millisecond, FailoverSettle: 2 * time.Second,
+		Prefix: "strata:", Timeout: time.Second, FailoverSettle: 2 * time.Second,
 		ReplayWindow: 30 * time.Second, WatchInterval: 250 * time.Millisecond,
 	}
 }

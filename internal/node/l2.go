@@ -60,8 +60,10 @@ func (n *Node) registerL2Metrics(l *l2redis.L2) {
 			func() float64 { return float64(f(l.Stats())) })
 	}
 	n.reg.MustRegister(
-		counter("strata_l2_hits_total", "Fills answered from the shared L2 (Redis).", func(s l2redis.Stats) uint64 { return s.Hits }),
-		counter("strata_l2_misses_total", "Fills that found nothing in the shared L2.", func(s l2redis.Stats) uint64 { return s.Misses }),
+		prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "strata_l2_hits_total", Help: "Reads that missed L1 and were answered by the shared L2 (Redis): resource fills and plain keys."},
+			func() float64 { return float64(n.l2Stats(l).Hits) }),
+		prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "strata_l2_misses_total", Help: "Reads that missed L1 and found nothing in the shared L2."},
+			func() float64 { return float64(n.l2Stats(l).Misses) }),
 		counter("strata_l2_errors_total", "L2 operations that failed (timeouts, unreachable shards).", func(s l2redis.Stats) uint64 { return s.Errors }),
 		counter("strata_l2_stores_total", "Fills stored in the L2.", func(s l2redis.Stats) uint64 { return s.Stores }),
 		counter("strata_l2_stores_rejected_total", "Fills the L2 fence refused: the key was invalidated, on some node, while they queried.", func(s l2redis.Stats) uint64 { return s.StoresRejected }),
@@ -87,6 +89,18 @@ func (n *Node) L2Stats() *l2redis.Stats {
 	if n.l2 == nil {
 		return nil
 	}
-	st := n.l2.Stats()
+	st := n.l2Stats(n.l2)
 	return &st
+}
+
+// l2Stats is the L2's counters with the plain-key reads the cache counts
+// (resource fills are counted by the L2 itself).
+func (n *Node) l2Stats(l *l2redis.L2) l2redis.Stats {
+	st := l.Stats()
+	if n.cache != nil {
+		h, m := n.cache.L2Reads()
+		st.Hits += h
+		st.Misses += m
+	}
+	return st
 }

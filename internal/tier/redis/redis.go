@@ -177,7 +177,9 @@ return 1`)
 		// write, plain keys change by writes; resource entries change
 		// only by fenced fills, which need not evict anyone's copy.
 		// NOLOOP: a node applies its own writes and invalidations to its
-		// L1 itself, so Redis need not echo them back.
+		// L1 itself. (Redis 7.0 still echoes changes made by scripts, and
+		// a node may hold several connections to a shard: an echo only
+		// evicts the node's own fresh copy, which is safe.)
 		ClientTrackingOptions: []string{"BCAST", "NOLOOP", "PREFIX", p + "f{", "PREFIX", p + "e:", "PREFIX", p + "k:"},
 		OnInvalidations:       l.onInvalidations,
 		ConnWriteTimeout:      max(opts.Timeout*4, time.Second),
