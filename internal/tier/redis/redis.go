@@ -437,26 +437,18 @@ func (l *L2) onInvalidations(msgs []rueidis.RedisMessage) {
 		return
 	}
 	l.pushes.Add(1)
-	p := l.opts.Prefix
 	for _, m := range msgs {
 		k, err := m.ToString()
-		if err != nil || !strings.HasPrefix(k, p) {
+		if err != nil {
 			continue
 		}
-		k = k[len(p):]
-		switch {
-		case strings.HasPrefix(k, "f{"):
-			i := strings.IndexByte(k, '}')
-			if i < 0 || hb == nil {
-				continue
-			}
-			hb.h.InvalidateLocal(k[i+1:])
-		case strings.HasPrefix(k, "k:"):
+		kind, name := classify(l.opts.Prefix, k)
+		switch kind {
+		case pushKey:
 			if hb != nil {
-				hb.h.InvalidateLocal(k[2:])
+				hb.h.InvalidateLocal(name)
 			}
-		case strings.HasPrefix(k, "e:"):
-			name := k[2:]
+		case pushEpoch:
 			l.mu.Lock()
 			l.epochStale[name] = true
 			l.mu.Unlock()
@@ -466,6 +458,34 @@ func (l *L2) onInvalidations(msgs []rueidis.RedisMessage) {
 			l.wake()
 		}
 	}
+}
+
+// What a pushed Redis key names.
+const (
+	pushOther = iota // not strata's, or not tracked
+	pushKey          // a client key: a fence changed, or a plain key was written
+	pushEpoch        // a resource's fleet epoch moved
+)
+
+// classify maps a Redis key from an invalidation push to what it names:
+// "<prefix>f{<hash>}<key>" and "<prefix>k:<key>" name key,
+// "<prefix>e:<resource>" a resource.
+func classify(prefix, k string) (kind int, name string) {
+	rest, ok := strings.CutPrefix(k, prefix)
+	if !ok {
+		return pushOther, ""
+	}
+	switch {
+	case strings.HasPrefix(rest, "f{"):
+		if i := strings.IndexByte(rest, '}'); i >= 0 {
+			return pushKey, rest[i+1:]
+		}
+	case strings.HasPrefix(rest, "k:"):
+		return pushKey, rest[2:]
+	case strings.HasPrefix(rest, "e:"):
+		return pushEpoch, rest[2:]
+	}
+	return pushOther, ""
 }
 
 func (l *L2) wake() {
