@@ -8,6 +8,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"time"
 )
 
 // ErrL2Unavailable means an operation on a plain key could not reach the
@@ -87,10 +88,10 @@ func newSharedKV(c *Cache, l2 Shared) *sharedKV {
 
 func (s *sharedKV) stripe(key string) uint64 { return maphash.String(s.seed, key) }
 
-// ctx bounds one plain-key command; each L2 call in it is bounded by
-// redis.timeout too.
+// ctx is a backstop for one plain-key command: the L2 bounds each call by
+// redis.timeout, and its retries across a failover by redis.failover_wait.
 func (s *sharedKV) ctx() (context.Context, context.CancelFunc) {
-	return context.WithTimeout(context.Background(), 5*sharedTimeout)
+	return context.WithTimeout(context.Background(), time.Minute)
 }
 
 // kvFresh reports whether an L1 copy of a plain key may be served: always

@@ -132,6 +132,11 @@ func (c *Cache) readShared(rs *resState, key string) (f SharedFetch, ok bool, e 
 
 // storeShared stores a fill's entry in the L2, fenced by f's token.
 func (c *Cache) storeShared(rs *resState, key string, f SharedFetch, e Entry) {
+	// Not after Redis lost or changed something since the read: the
+	// replays that restore fences run before the L2 is usable again.
+	if !c.l2.Usable() {
+		return
+	}
 	epoch, known := c.l2.Epoch(rs.r.Spec.Name)
 	ttl := time.Duration(e.ExpireAt - c.now())
 	if !known || ttl <= 0 || (!e.Fill.Negative && c.CheckValue(len(e.Value)) != nil) {

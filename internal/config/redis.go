@@ -40,6 +40,13 @@ type RedisConfig struct {
 	// wrote, to replay them after a failover. It must cover Redis's
 	// replication lag plus the failover's detection time. Default 30s.
 	ReplayWindow time.Duration `koanf:"replay_window" yaml:"replay_window"`
+	// FailoverWait is how long a plain-key command waits for the shard
+	// that holds its key when that shard does not answer (its master died
+	// and a replica is being promoted), retrying, before it answers
+	// -TRYAGAIN. Set it above the time a failover takes (about twice
+	// cluster-node-timeout). Reads are retried whatever happened; a write
+	// is retried only when Redis surely did not run it. Default 5s.
+	FailoverWait time.Duration `koanf:"failover_wait" yaml:"failover_wait"`
 	// WatchInterval is how often a node checks that its invalidation feed
 	// is alive and whether the masters changed. Default 250ms.
 	WatchInterval time.Duration `koanf:"watch_interval" yaml:"watch_interval"`
@@ -49,7 +56,7 @@ type RedisConfig struct {
 func defaultRedis() RedisConfig {
 	return RedisConfig{
 		Prefix: "strata:", Timeout: time.Second, FailoverSettle: 2 * time.Second,
-		ReplayWindow: 30 * time.Second, WatchInterval: 250 * time.Millisecond,
+		ReplayWindow: 30 * time.Second, WatchInterval: 250 * time.Millisecond, FailoverWait: 5 * time.Second,
 	}
 }
 
@@ -73,7 +80,7 @@ func (c Config) validateRedis(p *problems) {
 		key string
 		v   time.Duration
 	}{{"redis.timeout", r.Timeout}, {"redis.failover_settle", r.FailoverSettle},
-		{"redis.replay_window", r.ReplayWindow}, {"redis.watch_interval", r.WatchInterval}} {
+		{"redis.replay_window", r.ReplayWindow}, {"redis.watch_interval", r.WatchInterval}, {"redis.failover_wait", r.FailoverWait}} {
 		if f.v <= 0 {
 			p.add(f.key, "must be > 0, got %s", f.v)
 		}

@@ -40,6 +40,7 @@ func startFleet(t *testing.T, n int, resources map[string]resource.Spec, slot st
 		cfg.Redis.Addrs = rc.Addrs()
 		cfg.Redis.Prefix = slot + ":"
 		cfg.Redis.FailoverSettle = time.Second
+		cfg.Redis.FailoverWait = 10 * time.Second // above a failover here (~3 s), with room for -race
 		nodes = append(nodes, nodetest.Start(t, cfg, nil))
 	}
 	return nodes, rc

@@ -23,7 +23,7 @@ func (n *Node) openL2(resources []string) (*l2redis.L2, error) {
 	l, err := l2redis.New(ctx, l2redis.Options{
 		Addrs: r.Addrs, Username: r.Username, Password: r.Password, Prefix: r.Prefix,
 		Timeout: r.Timeout, FailoverSettle: r.FailoverSettle, ReplayWindow: r.ReplayWindow,
-		WatchInterval: r.WatchInterval, Resources: resources,
+		WatchInterval: r.WatchInterval, FailoverWait: r.FailoverWait, Resources: resources,
 		Logger: n.log.With(slog.String("component", "l2")),
 	})
 	if err != nil {

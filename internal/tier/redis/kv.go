@@ -6,9 +6,11 @@ import (
 	"encoding/hex"
 	"errors"
 	"math/rand/v2"
+	"net"
 	"slices"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/redis/rueidis"
 )
@@ -82,13 +84,62 @@ func valueAndExpiry(arr []rueidis.RedisMessage) ([]byte, int64, bool, error) {
 	return v, exp, true, nil
 }
 
-// KVGet reads a plain key's value and its expiry (Unix ms, 0: none).
-func (l *L2) KVGet(ctx context.Context, key string) ([]byte, int64, bool, error) {
-	ctx, cancel := l.bound(ctx)
-	defer cancel()
-	arr, err := kvGetScript.Exec(ctx, l.c, []string{l.kvKey(key)}, nil).ToArray()
-	if err != nil {
+// notRun reports whether err proves Redis did not run the command: the
+// connection could not be made, or the cluster answered that it cannot
+// serve the slot now. A write that failed so may be sent again.
+func notRun(err error) bool {
+	if re, ok := rueidis.IsRedisErr(err); ok {
+		msg := re.Error()
+		return re.IsClusterDown() || re.IsTryAgain() || re.IsLoading() ||
+			strings.HasPrefix(msg, "MASTERDOWN") || strings.HasPrefix(msg, "READONLY")
+	}
+	var op *net.OpError
+	return errors.As(err, &op) && op.Op == "dial"
+}
+
+// retry runs op (bounded by redis.timeout each time) until it succeeds,
+// ctx ends, redis.failover_wait passes, or it fails in a way that retry
+// says not to retry: a failover in progress then costs the caller some
+// waiting instead of an error.
+func (l *L2) retry(ctx context.Context, again func(error) bool, op func(ctx context.Context) error) error {
+	deadline := time.Now().Add(l.opts.FailoverWait)
+	for d := 20 * time.Millisecond; ; d = min(2*d, 250*time.Millisecond) {
+		octx, cancel := l.bound(ctx)
+		err := op(octx)
+		cancel()
+		if err == nil || rueidis.IsRedisNil(err) {
+			return err
+		}
 		l.errs.Add(1)
+		if !again(err) || ctx.Err() != nil || time.Now().Add(d).After(deadline) {
+			return err
+		}
+		t := time.NewTimer(d)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return err
+		case <-t.C:
+		}
+	}
+}
+
+// always retries any failure: for reads.
+func always(err error) bool {
+	_, reply := rueidis.IsRedisErr(err)
+	return !reply || notRun(err)
+}
+
+// KVGet reads a plain key's value and its expiry (Unix ms, 0: none),
+// riding out a failover.
+func (l *L2) KVGet(ctx context.Context, key string) ([]byte, int64, bool, error) {
+	var arr []rueidis.RedisMessage
+	err := l.retry(ctx, always, func(ctx context.Context) error {
+		var err error
+		arr, err = kvGetScript.Exec(ctx, l.c, []string{l.kvKey(key)}, nil).ToArray()
+		return err
+	})
+	if err != nil {
 		return nil, 0, false, err
 	}
 	return valueAndExpiry(arr)
@@ -108,12 +159,14 @@ func (l *L2) KVSwap(ctx context.Context, key string, old []byte, oldExp int64, o
 	if remove {
 		rm = "1"
 	}
-	ctx, cancel := l.bound(ctx)
-	defer cancel()
-	n, err := kvSwapScript.Exec(ctx, l.c, []string{l.kvKey(key)}, []string{mode, cmp, strconv.FormatInt(oldExp, 10),
-		rueidis.BinaryString(value), strconv.FormatInt(exp, 10), rm}).AsInt64()
+	var n int64
+	err := l.retry(ctx, notRun, func(ctx context.Context) error {
+		var err error
+		n, err = kvSwapScript.Exec(ctx, l.c, []string{l.kvKey(key)}, []string{mode, cmp, strconv.FormatInt(oldExp, 10),
+			rueidis.BinaryString(value), strconv.FormatInt(exp, 10), rm}).AsInt64()
+		return err
+	})
 	if err != nil {
-		l.errs.Add(1)
 		return false, err
 	}
 	return n == 1, nil
@@ -121,11 +174,13 @@ func (l *L2) KVSwap(ctx context.Context, key string, old []byte, oldExp int64, o
 
 // KVDel deletes a plain key and returns what it held.
 func (l *L2) KVDel(ctx context.Context, key string) ([]byte, int64, bool, error) {
-	ctx, cancel := l.bound(ctx)
-	defer cancel()
-	arr, err := kvDelScript.Exec(ctx, l.c, []string{l.kvKey(key)}, nil).ToArray()
+	var arr []rueidis.RedisMessage
+	err := l.retry(ctx, notRun, func(ctx context.Context) error {
+		var err error
+		arr, err = kvDelScript.Exec(ctx, l.c, []string{l.kvKey(key)}, nil).ToArray()
+		return err
+	})
 	if err != nil {
-		l.errs.Add(1)
 		return nil, 0, false, err
 	}
 	return valueAndExpiry(arr)

@@ -73,8 +73,9 @@ type Options struct {
 	Prefix             string
 	// Timeout bounds each operation.
 	Timeout time.Duration
-	// FailoverSettle, ReplayWindow and WatchInterval: see config.RedisConfig.
-	FailoverSettle, ReplayWindow, WatchInterval time.Duration
+	// FailoverSettle, ReplayWindow, WatchInterval and FailoverWait: see
+	// config.RedisConfig.
+	FailoverSettle, ReplayWindow, WatchInterval, FailoverWait time.Duration
 	// Resources are the resource names, whose epochs the node follows.
 	Resources []string
 	Logger    *slog.Logger
