@@ -525,65 +525,75 @@ func TestDifferentialRedis(t *testing.T) {
 
 	for _, client := range []respClient{redisCLIClient(cli, false), redisCLIClient(cli, true), goRedisClient()} {
 		t.Run(client.name, func(t *testing.T) {
-			ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
-			defer cancel()
-			var report []string
-			var semantic, textOnly int
-			for _, c := range diffCases {
-				if c.goRedisOnly && !strings.HasPrefix(client.name, "go-redis") {
-					continue
-				}
-				var ref, got []string
-				var refErr, gotErr error
-				var wg sync.WaitGroup
-				wg.Go(func() { ref, refErr = client.run(ctx, refAddr, c) })
-				wg.Go(func() { got, gotErr = client.run(ctx, targetAddr, c) })
-				wg.Wait()
-				if refErr != nil {
-					t.Fatalf("case %s against redis: %v", c.name, refErr)
-				}
-				if gotErr != nil {
-					t.Errorf("case %s against %s: %v", c.name, targetName, gotErr)
-					continue
-				}
-				for i, st := range c.steps {
-					r, g := ref[i], got[i]
-					if st.norm != nil {
-						r, g = st.norm(r), st.norm(g)
-					}
-					if d := findIntended(c.name, st.label()); d != nil {
-						if selfCheck {
-							continue
-						}
-						if !d.strataOK(g) {
-							report = append(report, fmt.Sprintf("case %q step %d `%s` (intended difference: %s) - strata's reply is not what the allow-list expects:\n    redis:  %s\n    %s: %s",
-								c.name, i+1, st.label(), d.why, indent(r), targetName, indent(g)))
-							semantic++
-						} else if r == g {
-							t.Logf("allow-list entry %q / %q no longer differs", c.name, st.label())
-						}
-						continue
-					}
-					if r == g {
-						continue
-					}
-					kind := "DIFFERENT REPLY"
-					if errorCodeOnlyEqual(r, g) {
-						kind = "same error code, different message"
-						textOnly++
-					} else {
-						semantic++
-					}
-					report = append(report, fmt.Sprintf("case %q step %d `%s` [%s]\n    redis:  %s\n    %s: %s",
-						c.name, i+1, st.label(), kind, indent(r), targetName, indent(g)))
-				}
-			}
+			report, semantic, textOnly := differential(t, client, refAddr, targetName, targetAddr, findIntended)
 			if len(report) > 0 {
 				t.Errorf("%s: %d replies differ from Redis (%d different replies, %d error messages only):\n%s",
 					client.name, len(report), semantic, textOnly, strings.Join(report, "\n"))
 			}
 		})
 	}
+}
+
+// differential runs every case of diffCases through client against refAddr
+// (a redis-server) and targetAddr, and returns the report lines of the
+// replies that differ, not counting the differences allowed says are
+// intended (whose replies must still be what the allow-list expects).
+func differential(t *testing.T, client respClient, refAddr, targetName, targetAddr string,
+	allowed func(caseName, label string) *intendedDifference) (report []string, semantic, textOnly int) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 120*time.Second)
+	defer cancel()
+	for _, c := range diffCases {
+		if c.goRedisOnly && !strings.HasPrefix(client.name, "go-redis") {
+			continue
+		}
+		var ref, got []string
+		var refErr, gotErr error
+		var wg sync.WaitGroup
+		wg.Go(func() { ref, refErr = client.run(ctx, refAddr, c) })
+		wg.Go(func() { got, gotErr = client.run(ctx, targetAddr, c) })
+		wg.Wait()
+		if refErr != nil {
+			t.Fatalf("case %s against redis: %v", c.name, refErr)
+		}
+		if gotErr != nil {
+			report = append(report, fmt.Sprintf("case %q against %s: %v", c.name, targetName, gotErr))
+			semantic++
+			continue
+		}
+		for i, st := range c.steps {
+			r, g := ref[i], got[i]
+			if st.norm != nil {
+				r, g = st.norm(r), st.norm(g)
+			}
+			if d := allowed(c.name, st.label()); d != nil {
+				if selfCheck {
+					continue
+				}
+				if !d.strataOK(g) {
+					report = append(report, fmt.Sprintf("case %q step %d `%s` (intended difference: %s) - %s's reply is not what the allow-list expects:\n    redis:  %s\n    %s: %s",
+						c.name, i+1, st.label(), d.why, targetName, indent(r), targetName, indent(g)))
+					semantic++
+				} else if r == g {
+					t.Logf("allow-list entry %q / %q no longer differs", c.name, st.label())
+				}
+				continue
+			}
+			if r == g {
+				continue
+			}
+			kind := "DIFFERENT REPLY"
+			if errorCodeOnlyEqual(r, g) {
+				kind = "same error code, different message"
+				textOnly++
+			} else {
+				semantic++
+			}
+			report = append(report, fmt.Sprintf("case %q step %d `%s` [%s]\n    redis:  %s\n    %s: %s",
+				c.name, i+1, st.label(), kind, indent(r), targetName, indent(g)))
+		}
+	}
+	return report, semantic, textOnly
 }
 
 var reErrCode = regexp.MustCompile(`^\(error\) (\S+)`)

@@ -6,25 +6,17 @@ import (
 	"net/http"
 	"slices"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/redis/go-redis/v9"
 )
 
-// suspectedBug starts the why of an allow-list entry that records a
-// difference believed to be a bug in strata rather than intended: the test
-// logs it on every run, so it stays visible, and its strataOK matches only
-// the reply as it is today, so that any change, the fix included, fails
-// the test until the entry is deleted.
-const suspectedBug = "SUSPECTED BUG: "
-
 // fleetIntendedDifferences are the places where a node of a fleet (plain
 // keys in the shared L2 on Redis Cluster) answers differently from one
 // redis-server, on top of intendedDifferences. Plain keys in a fleet keep
 // Redis semantics; an entry here needs a reason that a fleet cannot do
-// otherwise, or is marked suspectedBug.
+// otherwise.
 var fleetIntendedDifferences = []intendedDifference{
 	// INFO keyspace describes this node's L1 in a fleet: counting the
 	// fleet's keys means a SCAN of every master (what DBSIZE does), too
@@ -46,70 +38,6 @@ func findFleetIntended(caseName, label string) *intendedDifference {
 		}
 	}
 	return nil
-}
-
-// differential runs every case of diffCases through client against refAddr
-// (a redis-server) and targetAddr, and returns the report lines of the
-// replies that differ, not counting the differences allowed says are
-// intended, with how many differ in more than the error message. It is
-// TestDifferentialRedis's comparison, with the allow-list as a parameter.
-func differential(t *testing.T, client respClient, refAddr, targetName, targetAddr string,
-	allowed func(caseName, label string) *intendedDifference) (report []string, semantic, textOnly int) {
-	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 120*time.Second)
-	defer cancel()
-	for _, c := range diffCases {
-		if c.goRedisOnly && !strings.HasPrefix(client.name, "go-redis") {
-			continue
-		}
-		var ref, got []string
-		var refErr, gotErr error
-		var wg sync.WaitGroup
-		wg.Go(func() { ref, refErr = client.run(ctx, refAddr, c) })
-		wg.Go(func() { got, gotErr = client.run(ctx, targetAddr, c) })
-		wg.Wait()
-		if refErr != nil {
-			t.Fatalf("case %s against redis: %v", c.name, refErr)
-		}
-		if gotErr != nil {
-			report = append(report, fmt.Sprintf("case %q against %s: %v", c.name, targetName, gotErr))
-			semantic++
-			continue
-		}
-		for i, st := range c.steps {
-			r, g := ref[i], got[i]
-			if st.norm != nil {
-				r, g = st.norm(r), st.norm(g)
-			}
-			if d := allowed(c.name, st.label()); d != nil {
-				if strings.HasPrefix(d.why, suspectedBug) && r != g && d.strataOK(g) {
-					t.Logf("case %q step %d `%s`: %s\n    redis:  %s\n    %s: %s",
-						c.name, i+1, st.label(), d.why, indent(r), targetName, indent(g))
-				}
-				if !d.strataOK(g) {
-					report = append(report, fmt.Sprintf("case %q step %d `%s` (intended difference: %s) - %s's reply is not what the allow-list expects:\n    redis:  %s\n    %s: %s",
-						c.name, i+1, st.label(), d.why, targetName, indent(r), targetName, indent(g)))
-					semantic++
-				} else if r == g {
-					t.Logf("allow-list entry %q / %q no longer differs", c.name, st.label())
-				}
-				continue
-			}
-			if r == g {
-				continue
-			}
-			kind := "DIFFERENT REPLY"
-			if errorCodeOnlyEqual(r, g) {
-				kind = "same error code, different message"
-				textOnly++
-			} else {
-				semantic++
-			}
-			report = append(report, fmt.Sprintf("case %q step %d `%s` [%s]\n    redis:  %s\n    %s: %s",
-				c.name, i+1, st.label(), kind, indent(r), targetName, indent(g)))
-		}
-	}
-	return report, semantic, textOnly
 }
 
 // TestDifferentialFleet runs the differential script of
