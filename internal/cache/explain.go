@@ -72,7 +72,22 @@ func (c *Cache) Explain(key string) Explanation {
 		}
 	}
 	e, ok := c.l1.Peek(key)
-	if !ok || (e.Fill != nil && !e.Fill.current()) {
+	if !ok || (e.Fill != nil && !e.Fill.current()) || !c.kvFresh(e) {
+		if s, fleet := c.kv.(*sharedKV); fleet && r == nil {
+			// A plain key of a fleet may be in the L2 only (explain does
+			// not copy it into L1).
+			ctx, cancel := s.ctx()
+			defer cancel()
+			if v, exp, found, err := s.l2.KVGet(ctx, key); err == nil && found {
+				x.Tier, x.State = SourceL2.String(), "present"
+				if exp > 0 {
+					ttl := max(exp-now/1e6, 0)
+					x.TTLMs = &ttl
+				}
+				n := len(v)
+				x.Bytes = &n
+			}
+		}
 		return x
 	}
 	x.Tier = SourceL1.String()

@@ -163,6 +163,15 @@ func TestFleetPlainKeys(t *testing.T) {
 	if v, _ := cl[2].Get(ctx, "w").Result(); v != "2" {
 		t.Fatalf("w = %q after the aborted transaction, want 2", v)
 	}
+	if err := cl[1].Set(ctx, "only-l2", "x", 0).Err(); err != nil {
+		t.Fatal(err)
+	}
+	if x := nodes[0].Cache().Explain("only-l2"); x.Tier != "L2" || x.State != "present" {
+		t.Fatalf("explain on node 0 of a key only node 1 wrote: %+v; want present in L2", x)
+	}
+	if _, err := cl[1].Del(ctx, "only-l2").Result(); err != nil {
+		t.Fatal(err)
+	}
 	if n, err := cl[2].MemoryUsage(ctx, "m2").Result(); err != nil || n <= 0 {
 		t.Fatalf("MEMORY USAGE of a key in the L2 only = %d, %v", n, err)
 	}
