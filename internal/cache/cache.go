@@ -219,6 +219,10 @@ func (c *Cache) Set(key string, value []byte, opts SetOptions) (SetResult, error
 	// capacity, and that capacity belongs to the caller (a read buffer, say).
 	value = value[:len(value):len(value)]
 	now := c.now()
+	if s, fleet := c.kv.(*sharedKV); fleet && opts.Mode == SetAlways && !opts.KeepTTL && opts.IfMatch == "" &&
+		(opts.ExpireAt == 0 || opts.ExpireAt > now) {
+		return s.set(key, value, opts.ExpireAt)
+	}
 	var r SetResult
 	_, _, err := c.kv.compute(key, func(old Entry, found bool) (Entry, Op) {
 		r = SetResult{Old: old, HadOld: found}

@@ -32,6 +32,9 @@ type SharedKV interface {
 	// oldFound false: absent) and reports whether it did. remove deletes
 	// the key instead of writing value.
 	KVSwap(ctx context.Context, key string, old []byte, oldExpMs int64, oldFound bool, value []byte, expMs int64, remove bool) (bool, error)
+	// KVSet stores value under key unconditionally (expMs 0: no expiry)
+	// and returns the value it held.
+	KVSet(ctx context.Context, key string, value []byte, expMs int64) (old []byte, found bool, err error)
 	// KVDel deletes key and returns what it held.
 	KVDel(ctx context.Context, key string) (value []byte, expireAtMs int64, found bool, err error)
 	// KVScan scans the plain keys matching pattern ("" all).
@@ -214,6 +217,29 @@ func (s *sharedKV) compute(key string, f func(old Entry, found bool) (Entry, Op)
 		return ne, true, nil
 	}
 	return Entry{}, false, ErrWriteConflict
+}
+
+// set is SET without a condition: one round trip, no compare-and-set.
+func (s *sharedKV) set(key string, value []byte, expireAt int64) (SetResult, error) {
+	h := s.stripe(key)
+	mu := &s.locks[h%uint64(len(s.locks))]
+	mu.Lock()
+	defer mu.Unlock()
+	i := h % fenceStripes
+	seq := s.seq[i].Load()
+	ctx, cancel := s.ctx()
+	defer cancel()
+	now := s.c.now()
+	exp := int64(0)
+	if expireAt != 0 {
+		exp = (expireAt + 999_999) / 1e6 // Redis keeps milliseconds; never expire early
+	}
+	old, found, err := s.l2.KVSet(ctx, key, value, exp)
+	if err != nil {
+		return SetResult{}, unavailable(err)
+	}
+	s.fill(key, i, seq, Entry{Value: value, ExpireAt: exp * 1e6, StoredAt: now})
+	return SetResult{Old: Entry{Value: old}, HadOld: found, Written: true}, nil
 }
 
 func (s *sharedKV) del(key string) (Entry, bool, error) {

@@ -172,6 +172,34 @@ func (l *L2) KVSwap(ctx context.Context, key string, old []byte, oldExp int64, o
 	return n == 1, nil
 }
 
+// KVSet stores a plain key unconditionally (SET key value GET [PXAT ms])
+// and returns the value it held. A plain command rather than a script, so
+// Redis does not echo it back to this node (NOLOOP).
+func (l *L2) KVSet(ctx context.Context, key string, value []byte, exp int64) ([]byte, bool, error) {
+	var old []byte
+	var found bool
+	err := l.retry(ctx, notRun, func(ctx context.Context) error {
+		var cmd rueidis.Completed
+		get := l.c.B().Set().Key(l.kvKey(key)).Value(rueidis.BinaryString(value)).Get()
+		if exp > 0 {
+			cmd = get.PxatMillisecondsTimestamp(exp).Build()
+		} else {
+			cmd = get.Build()
+		}
+		v, err := l.c.Do(ctx, cmd).AsBytes()
+		if rueidis.IsRedisNil(err) {
+			old, found = nil, false
+			return nil
+		}
+		old, found = v, err == nil
+		return err
+	})
+	if err != nil {
+		return nil, false, err
+	}
+	return old, found, nil
+}
+
 // KVDel deletes a plain key and returns what it held.
 func (l *L2) KVDel(ctx context.Context, key string) ([]byte, int64, bool, error) {
 	var arr []rueidis.RedisMessage

@@ -186,9 +186,10 @@ return 1`)
 		ConnWriteTimeout:      max(opts.Timeout*4, time.Second),
 		Dialer:                netDialer(opts.Timeout),
 		DisableRetry:          true,
-		// One connection per shard: the order of a shard's pushes and
-		// replies on it is what fencing relies on.
-		PipelineMultiplex: 0,
+		// One connection per shard (-1: one pipe, also for a standalone
+		// Redis, where 0 would mean two): NOLOOP then spares a node the
+		// echo of its own plain SETs.
+		PipelineMultiplex: -1,
 		// Reads stay off a shard while it fails over, so no MOVED or
 		// error would make the client look again: it rescans the
 		// topology by itself, as often as the watcher looks.
