@@ -50,9 +50,16 @@ func rawHTTP(t *testing.T, addr, raw string) string {
 	}
 	defer nc.Close()
 	_ = nc.SetDeadline(time.Now().Add(5 * time.Second))
-	if _, err := io.WriteString(nc, raw); err != nil {
-		return "closed"
-	}
+	// Write while reading: a server that refuses a large request answers
+	// (413, 431) before it has read all of it, and a client that only
+	// reads after its write failed can lose that answer to the reset that
+	// follows the server's close.
+	written := make(chan struct{})
+	go func() {
+		defer close(written)
+		_, _ = io.WriteString(nc, raw)
+	}()
+	defer func() { nc.Close(); <-written }() // unblock the writer, then wait for it
 	line, err := bufio.NewReader(nc).ReadString('\n')
 	if err != nil {
 		if ne, ok := err.(net.Error); ok && ne.Timeout() {
