@@ -60,6 +60,7 @@ type Cache struct {
 	rt           *readThrough // nil without resources
 	l2           Shared       // nil without an L2
 	kv           kvStore      // where plain keys live: L1 alone, L2 in a fleet
+	shared       *sharedKV    // kv in a fleet, nil alone
 	bg           sync.WaitGroup
 	remoteWrite  atomic.Pointer[func(key string)]
 
@@ -85,7 +86,8 @@ func New(opts Options) *Cache {
 	c.rt = newReadThrough(opts)
 	c.kv = localKV{c}
 	if opts.L2 != nil {
-		c.kv = newSharedKV(c, opts.L2)
+		c.shared = newSharedKV(c, opts.L2)
+		c.kv = c.shared
 	}
 	return c
 }
@@ -151,7 +153,7 @@ func (c *Cache) Get(key string) (e Entry, src Source, found bool, err error) {
 	if e, ok := c.l1.Get(key); ok && usable(e) && c.kvFresh(e) {
 		return e, SourceL1, true, nil
 	}
-	if _, local := c.kv.(localKV); local || c.ResourceOf(key) != nil {
+	if c.shared == nil || c.ResourceOf(key) != nil {
 		return Entry{}, SourceNone, false, nil
 	}
 	e, found, err = c.kv.get(key, false)
@@ -219,7 +221,7 @@ func (c *Cache) Set(key string, value []byte, opts SetOptions) (SetResult, error
 	// capacity, and that capacity belongs to the caller (a read buffer, say).
 	value = value[:len(value):len(value)]
 	now := c.now()
-	if s, fleet := c.kv.(*sharedKV); fleet && opts.Mode == SetAlways && !opts.KeepTTL && opts.IfMatch == "" &&
+	if s := c.shared; s != nil && opts.Mode == SetAlways && !opts.KeepTTL && opts.IfMatch == "" &&
 		(opts.ExpireAt == 0 || opts.ExpireAt > now) {
 		return s.set(key, value, opts.ExpireAt)
 	}

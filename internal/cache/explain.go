@@ -73,7 +73,7 @@ func (c *Cache) Explain(key string) Explanation {
 	}
 	e, ok := c.l1.Peek(key)
 	if !ok || (e.Fill != nil && !e.Fill.current()) || !c.kvFresh(e) {
-		if s, fleet := c.kv.(*sharedKV); fleet && r == nil {
+		if s := c.shared; s != nil && r == nil {
 			// A plain key of a fleet may be in the L2 only (explain does
 			// not copy it into L1).
 			ctx, cancel := s.ctx()

@@ -146,14 +146,8 @@ func (c *Cache) DBSize() (int, error) { return c.kv.size() }
 func (c *Cache) Flush() error {
 	if c.rt != nil {
 		c.rt.bumpAll()
-		if c.l2 != nil {
-			for name := range c.rt.states {
-				ctx, cancel := context.WithTimeout(c.rt.base, sharedTimeout)
-				if c.l2.InvalidateResource(ctx, name) != nil {
-					c.rt.sharedErrs.Add(1)
-				}
-				cancel()
-			}
+		for name := range c.rt.states {
+			c.toShared(func(ctx context.Context) error { return c.l2.InvalidateResource(ctx, name) })
 		}
 	}
 	err := c.kv.flush()
@@ -165,7 +159,7 @@ func (c *Cache) Flush() error {
 func (c *Cache) MemoryUsage(key string) (uint64, bool) {
 	e, ok := c.l1.Peek(key)
 	if !ok {
-		if _, local := c.kv.(localKV); local || c.ResourceOf(key) != nil {
+		if c.shared == nil || c.ResourceOf(key) != nil {
 			return 0, false
 		}
 		// In a fleet the key may live in the L2 only: what it would

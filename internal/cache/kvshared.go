@@ -78,11 +78,10 @@ type sharedKV struct {
 // L2Reads returns how many plain-key reads that missed L1 found the key in
 // the L2 (hits) or not (misses); 0, 0 for a node alone.
 func (c *Cache) L2Reads() (hits, misses uint64) {
-	s, ok := c.kv.(*sharedKV)
-	if !ok {
+	if c.shared == nil {
 		return 0, 0
 	}
-	return s.hits.Load(), s.misses.Load()
+	return c.shared.hits.Load(), c.shared.misses.Load()
 }
 
 func newSharedKV(c *Cache, l2 Shared) *sharedKV {
@@ -100,11 +99,7 @@ func (s *sharedKV) ctx() (context.Context, context.CancelFunc) {
 // kvFresh reports whether an L1 copy of a plain key may be served: always
 // for a node alone; in a fleet, when it was stored after the last DropAll.
 func (c *Cache) kvFresh(e Entry) bool {
-	s, ok := c.kv.(*sharedKV)
-	if !ok || e.Fill != nil {
-		return true
-	}
-	return e.StoredAt > s.dropped.Load()
+	return c.shared == nil || e.Fill != nil || e.StoredAt > c.shared.dropped.Load()
 }
 
 func unavailable(err error) error {

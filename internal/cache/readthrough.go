@@ -97,10 +97,6 @@ type readThrough struct {
 	mu     sync.Mutex // orders wg.Add against Close
 	closed bool
 	wg     sync.WaitGroup
-
-	// dropped counts DropAll calls; sharedErrs counts L2 invalidations
-	// that failed (the L2 replays them).
-	dropped, sharedErrs atomic.Uint64
 }
 
 // ReadOptions modify a Read.
@@ -549,13 +545,7 @@ func (c *Cache) Invalidate(key string) bool {
 	}
 	// The L2 first, then L1: a fill here that read the L2 before the
 	// invalidation reached it took its token before the L1 invalidation.
-	if c.l2 != nil {
-		ctx, cancel := context.WithTimeout(c.rt.base, sharedTimeout)
-		defer cancel()
-		if c.l2.Invalidate(ctx, key) != nil {
-			c.rt.sharedErrs.Add(1)
-		}
-	}
+	c.toShared(func(ctx context.Context) error { return c.l2.Invalidate(ctx, key) })
 	return c.invalidateL1(key)
 }
 
@@ -587,13 +577,7 @@ func (c *Cache) InvalidateResource(name string) bool {
 	if c.rt == nil || c.rt.states[name] == nil {
 		return false
 	}
-	if c.l2 != nil {
-		ctx, cancel := context.WithTimeout(c.rt.base, sharedTimeout)
-		defer cancel()
-		if c.l2.InvalidateResource(ctx, name) != nil {
-			c.rt.sharedErrs.Add(1)
-		}
-	}
+	c.toShared(func(ctx context.Context) error { return c.l2.InvalidateResource(ctx, name) })
 	return c.invalidateResourceL1(name)
 }
 

@@ -158,7 +158,7 @@ func (c *Cache) InvalidateLocal(key string) {
 		c.invalidateL1(key)
 		return
 	}
-	if s, ok := c.kv.(*sharedKV); ok {
+	if s := c.shared; s != nil {
 		s.evict(key)
 		if h := c.remoteWrite.Load(); h != nil {
 			(*h)(key)
@@ -193,7 +193,7 @@ func (c *Cache) InvalidateResourceLocal(name string) {
 // fill in flight: the L2 calls it when the node may have missed
 // invalidations (a connection to Redis lost, masters changed).
 func (c *Cache) DropAll(reason string) {
-	if s, ok := c.kv.(*sharedKV); ok {
+	if s := c.shared; s != nil {
 		s.drop() // every plain copy stored so far is dead at once
 		c.sweepPlain(s.dropped.Load())
 		if h := c.remoteWrite.Load(); h != nil {
@@ -204,7 +204,6 @@ func (c *Cache) DropAll(reason string) {
 		return
 	}
 	c.rt.bumpAll()
-	c.rt.dropped.Add(1)
 	c.sweepAsync(func(*Fill) bool { return true })
 }
 
@@ -226,11 +225,14 @@ func (c *Cache) sweepPlain(t int64) {
 	}()
 }
 
-// SharedErrors counts L2 invalidations that failed; they are replayed by
-// the L2 once Redis answers again.
-func (c *Cache) SharedErrors() uint64 {
-	if c.rt == nil {
-		return 0
+// toShared runs an invalidation on the L2 (when there is one), bounded by
+// sharedTimeout. A failure needs no handling here: the L2 counts it and
+// replays the invalidation once Redis answers again.
+func (c *Cache) toShared(op func(ctx context.Context) error) {
+	if c.l2 == nil {
+		return
 	}
-	return c.rt.sharedErrs.Load()
+	ctx, cancel := context.WithTimeout(c.rt.base, sharedTimeout)
+	defer cancel()
+	_ = op(ctx)
 }

@@ -145,7 +145,7 @@ func (w *walState) WaitApplied(ctx context.Context, lsn uint64) bool {
 		return c.WaitApplied(ctx, pgwal.LSN(lsn)) == nil
 	}
 	if w.fleet != nil {
-		return w.fleet.waitApplied(ctx, lsn)
+		return w.fleet.waitFor(ctx, lsn)
 	}
 	return false
 }

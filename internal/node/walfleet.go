@@ -282,10 +282,6 @@ func (f *walFleet) lag() (time.Duration, bool) {
 	return time.Since(time.Unix(0, at)), true
 }
 
-func (f *walFleet) waitApplied(ctx context.Context, lsn uint64) bool {
-	return f.waitFor(ctx, lsn)
-}
-
 // fleetInvalidator is the consumer's Invalidator in a fleet: this node's
 // L1, then the L2 (fences and pushes to every node), retried until Redis
 // takes it. It returns only once the invalidation is in Redis (or the node
@@ -307,7 +303,7 @@ func (fi fleetInvalidator) Invalidate(key string) bool {
 }
 
 func (fi fleetInvalidator) InvalidateResource(name string) bool {
-	fi.retry(func() error { return fi.l2.InvalidateResource(fi.ctx, name) }, func() error { return fi.l2.InvalidateResource(fi.ctx, name) })
+	fi.retry(func() error { return fi.l2.InvalidateResource(fi.ctx, name) }, func() error { return fi.l2.InvalidateResourceAgain(fi.ctx, name) })
 	fi.c.InvalidateResourceLocal(name)
 	return true
 }

@@ -240,9 +240,6 @@ func (l *L2) Close() {
 	l.c.Close()
 }
 
-// Client returns the rueidis client, for tests and the WAL board.
-func (l *L2) Client() rueidis.Client { return l.c }
-
 // Usable reports whether the L2 may be read and written: every shard
 // answered the last watcher round, and failover_settle passed since the
 // last loss or master change.
@@ -370,6 +367,12 @@ func (l *L2) invalidateOne(ctx context.Context, key string) error {
 // from older epochs are never served again.
 func (l *L2) InvalidateResource(ctx context.Context, name string) error {
 	l.remember(replayItem{at: time.Now(), resource: name})
+	return l.bumpEpoch(ctx, name)
+}
+
+// InvalidateResourceAgain retries an InvalidateResource that failed (it
+// is already in the replay log).
+func (l *L2) InvalidateResourceAgain(ctx context.Context, name string) error {
 	return l.bumpEpoch(ctx, name)
 }
 
