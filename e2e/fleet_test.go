@@ -21,6 +21,7 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/redis/go-redis/v9"
 
+	"github.com/strata-cache/strata/internal/testenv/freshcheck"
 	"github.com/strata-cache/strata/internal/testenv/nginx"
 	pgtest "github.com/strata-cache/strata/internal/testenv/postgres"
 	"github.com/strata-cache/strata/internal/testenv/rediscluster"
@@ -631,18 +632,8 @@ func TestFleetWALLeaderKill(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 
-	type write struct {
-		lsn     pglogrepl.LSN
-		version int64
-	}
-	type read struct {
-		applied pglogrepl.LSN
-		version int64
-	}
 	var (
-		mu      sync.Mutex
-		writes  = make([][]write, fleetItems+1)
-		reads   = make([][]read, fleetItems+1)
+		log     freshcheck.Log
 		nreads  [3][2]atomic.Int64 // per node, [RESP, HTTP]
 		errs    atomic.Int64
 		nwrites atomic.Int64
@@ -686,9 +677,7 @@ func TestFleetWALLeaderKill(t *testing.T) {
 					continue
 				}
 				nwrites.Add(1)
-				mu.Lock()
-				writes[id] = append(writes[id], write{lsn, v})
-				mu.Unlock()
+				log.Write(id, uint64(lsn), uint64(v))
 				time.Sleep(time.Millisecond)
 			}
 		})
@@ -734,9 +723,7 @@ func TestFleetWALLeaderKill(t *testing.T) {
 						continue
 					}
 					nreads[i][proto].Add(1)
-					mu.Lock()
-					reads[id] = append(reads[id], read{applied, v})
-					mu.Unlock()
+					log.Read(id, uint64(applied), uint64(v))
 				}
 			})
 		}
@@ -786,38 +773,11 @@ func TestFleetWALLeaderKill(t *testing.T) {
 	writers.Wait()
 	readers.Wait()
 
-	violations, checked, total := 0, 0, 0
-	for id := 1; id <= fleetItems; id++ {
-		ws := writes[id]
-		slices.SortFunc(ws, func(a, b write) int {
-			switch {
-			case a.lsn < b.lsn:
-				return -1
-			case a.lsn > b.lsn:
-				return 1
-			}
-			return 0
-		})
-		for _, r := range reads[id] {
-			total++
-			var want int64
-			for _, w := range ws {
-				if w.lsn > r.applied {
-					break
-				}
-				want = max(want, w.version)
-			}
-			if want > 0 {
-				checked++
-			}
-			if r.version < want {
-				violations++
-				if violations <= 5 {
-					t.Errorf("items:%d: read version %d after its node applied %s, which includes version %d", id, r.version, r.applied, want)
-				}
-			}
-		}
+	fresh := log.Check(func(id int) string { return "items:" + strconv.Itoa(id) })
+	for _, e := range fresh.Examples {
+		t.Error(e)
 	}
+	violations, checked, total := fresh.Violations, fresh.Checked, fresh.Reads
 
 	// After the writers stopped: the survivors catch up with the server's
 	// position and answer every row as it is (no invalidation lost across

@@ -29,6 +29,58 @@ func resourceCounts(nodes []*node.Node) (hits, misses uint64) {
 	return hits, misses
 }
 
+// readers reads random resource keys on every node of a fleet and counts
+// the reads and the errors.
+type readers struct {
+	reads, errs atomic.Int64
+	first       atomic.Value // the first error, described
+}
+
+func (r *readers) fail(format string, args ...any) {
+	r.errs.Add(1)
+	r.first.CompareAndSwap(nil, fmt.Sprintf(format, args...))
+}
+
+// start runs two RESP readers per node, and two HTTP readers with
+// withHTTP, until ctx ends; wg waits for them.
+func (r *readers) start(ctx context.Context, t *testing.T, wg *sync.WaitGroup, nodes []*node.Node, withHTTP bool) {
+	for _, n := range nodes {
+		cl := redisClient(t, n, 4)
+		hc := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 2}}
+		t.Cleanup(hc.CloseIdleConnections)
+		for range 2 {
+			wg.Go(func() {
+				for ctx.Err() == nil {
+					key := "items:" + strconv.Itoa(1+rand.IntN(itemRows))
+					if _, err := cl.Get(context.Background(), key).Result(); err != nil {
+						r.fail("RESP GET %s: %v", key, err)
+					}
+					r.reads.Add(1)
+				}
+			})
+			if !withHTTP {
+				continue
+			}
+			wg.Go(func() {
+				for ctx.Err() == nil {
+					key := "items:" + strconv.Itoa(1+rand.IntN(itemRows))
+					resp, err := hc.Get(kvURL(n, key))
+					if err == nil {
+						body := readAll(resp)
+						if resp.StatusCode != 200 {
+							err = fmt.Errorf("status %d: %s", resp.StatusCode, body)
+						}
+					}
+					if err != nil {
+						r.fail("HTTP GET %s: %v", key, err)
+					}
+					r.reads.Add(1)
+				}
+			})
+		}
+	}
+}
+
 // TestFleetRedisMasterKilled: three nodes read resource keys under load
 // over both front ends while a Redis master is killed with SIGKILL. Its
 // replica is promoted; meanwhile the nodes serve from L1 and PostgreSQL and
@@ -42,43 +94,9 @@ func TestFleetRedisMasterKilled(t *testing.T) {
 	consumer(t, nodes, all)
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	var reads, errs atomic.Int64
-	var firstErr atomic.Value
+	var rd readers
 	var wg sync.WaitGroup
-	for _, n := range nodes {
-		cl := redisClient(t, n, 4)
-		hc := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 2}}
-		defer hc.CloseIdleConnections()
-		for range 2 {
-			wg.Go(func() {
-				for ctx.Err() == nil {
-					key := "items:" + strconv.Itoa(1+rand.IntN(itemRows))
-					if _, err := cl.Get(context.Background(), key).Result(); err != nil {
-						errs.Add(1)
-						firstErr.CompareAndSwap(nil, fmt.Sprintf("RESP GET %s: %v", key, err))
-					}
-					reads.Add(1)
-				}
-			})
-			wg.Go(func() {
-				for ctx.Err() == nil {
-					key := "items:" + strconv.Itoa(1+rand.IntN(itemRows))
-					resp, err := hc.Get(kvURL(n, key))
-					if err == nil {
-						body := readAll(resp)
-						if resp.StatusCode != 200 {
-							err = fmt.Errorf("status %d: %s", resp.StatusCode, body)
-						}
-					}
-					if err != nil {
-						errs.Add(1)
-						firstErr.CompareAndSwap(nil, fmt.Sprintf("HTTP GET %s: %v", key, err))
-					}
-					reads.Add(1)
-				}
-			})
-		}
-	}
+	rd.start(ctx, t, &wg, nodes, true)
 	// Plain keys too: they live in Redis only, so reads and writes of the
 	// killed master's keys wait for the promotion (redis.failover_wait).
 	var plainReads, plainReadErrs, plainWrites, plainWriteErrs atomic.Int64
@@ -94,7 +112,7 @@ func TestFleetRedisMasterKilled(t *testing.T) {
 				key := "plain:" + strconv.Itoa(rand.IntN(100))
 				if _, err := cl.Get(context.Background(), key).Result(); err != nil {
 					plainReadErrs.Add(1)
-					firstErr.CompareAndSwap(nil, fmt.Sprintf("plain GET %s: %v", key, err))
+					rd.first.CompareAndSwap(nil, fmt.Sprintf("plain GET %s: %v", key, err))
 				}
 				plainReads.Add(1)
 			}
@@ -154,14 +172,14 @@ func TestFleetRedisMasterKilled(t *testing.T) {
 
 	ratio := float64(h1-h0) / float64(max(1, h1-h0+m1-m0))
 	t.Logf("killed master %s: promoted after %v; L2 out of some node's read path for %v in total; %d reads, %d errors; hit ratio 10 s after promotion %.3f",
-		victim, promoted.Round(time.Millisecond), time.Duration(degraded.Load())*time.Millisecond, reads.Load(), errs.Load(), ratio)
+		victim, promoted.Round(time.Millisecond), time.Duration(degraded.Load())*time.Millisecond, rd.reads.Load(), rd.errs.Load(), ratio)
 	for i, n := range nodes {
 		t.Logf("node %d L2: %+v", i, n.L2Stats())
 	}
 	t.Logf("plain keys: %d reads, %d errors; %d writes, %d errors (a write in flight on the killed master's connection cannot be known to have run or not: it fails, as with Redis)",
 		plainReads.Load(), plainReadErrs.Load(), plainWrites.Load(), plainWriteErrs.Load())
-	if errs.Load() > 0 || plainReadErrs.Load() > 0 {
-		t.Fatalf("%d resource and %d plain read errors, first: %v", errs.Load(), plainReadErrs.Load(), firstErr.Load())
+	if rd.errs.Load() > 0 || plainReadErrs.Load() > 0 {
+		t.Fatalf("%d resource and %d plain read errors, first: %v", rd.errs.Load(), plainReadErrs.Load(), rd.first.Load())
 	}
 	if plainWriteErrs.Load() > int64(len(nodes)) {
 		t.Errorf("%d plain write errors: more than the writes that can have been in flight when the master died", plainWriteErrs.Load())
@@ -187,24 +205,9 @@ func TestFleetRedisClusterDown(t *testing.T) {
 	consumer(t, nodes, all)
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	var reads, errs atomic.Int64
-	var firstErr atomic.Value
+	var rd readers
 	var wg sync.WaitGroup
-	for _, n := range nodes {
-		cl := redisClient(t, n, 4)
-		for range 2 {
-			wg.Go(func() {
-				for ctx.Err() == nil {
-					key := "items:" + strconv.Itoa(1+rand.IntN(itemRows))
-					if _, err := cl.Get(context.Background(), key).Result(); err != nil {
-						errs.Add(1)
-						firstErr.CompareAndSwap(nil, fmt.Sprintf("GET %s: %v", key, err))
-					}
-					reads.Add(1)
-				}
-			})
-		}
-	}
+	rd.start(ctx, t, &wg, nodes, false)
 	time.Sleep(2 * time.Second)
 	addrs := rc.Running()
 	for _, a := range addrs {
@@ -229,9 +232,9 @@ func TestFleetRedisClusterDown(t *testing.T) {
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
-	during := reads.Load()
+	during := rd.reads.Load()
 	time.Sleep(3 * time.Second)
-	during = reads.Load() - during
+	during = rd.reads.Load() - during
 	for _, a := range addrs {
 		if err := rc.Restart(context.Background(), a); err != nil {
 			t.Fatal(err)
@@ -258,9 +261,9 @@ func TestFleetRedisClusterDown(t *testing.T) {
 		t.Fatalf("plain SET after Redis came back: %v", err)
 	}
 	t.Logf("Redis Cluster down: %d reads served in 3 s without it; %d reads in all, %d errors; every node used Redis again %v after the cluster was healthy",
-		during, reads.Load(), errs.Load(), recovered.Round(time.Millisecond))
-	if errs.Load() > 0 {
-		t.Fatalf("%d client errors, first: %v", errs.Load(), firstErr.Load())
+		during, rd.reads.Load(), rd.errs.Load(), recovered.Round(time.Millisecond))
+	if rd.errs.Load() > 0 {
+		t.Fatalf("%d client errors, first: %v", rd.errs.Load(), rd.first.Load())
 	}
 	if during == 0 {
 		t.Fatal("no read was served while Redis was down")

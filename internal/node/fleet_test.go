@@ -18,6 +18,7 @@ import (
 	"github.com/strata-cache/strata/internal/node"
 	"github.com/strata-cache/strata/internal/node/nodetest"
 	"github.com/strata-cache/strata/internal/resource"
+	"github.com/strata-cache/strata/internal/testenv/freshcheck"
 	"github.com/strata-cache/strata/internal/testenv/rediscluster"
 )
 
@@ -192,12 +193,8 @@ func TestFleetFreshnessLeaderStopped(t *testing.T) {
 	running := func(i int) bool { return int(stopped.Load()) != i }
 	leader := consumer(t, nodes, running)
 
-	type write struct{ lsn, version uint64 }
-	type read struct{ applied, version uint64 }
 	var (
-		mu     sync.Mutex
-		writes = make([][]write, itemRows+1)
-		reads  = make([][]read, itemRows+1)
+		log    freshcheck.Log
 		errs   atomic.Int64
 		nreads atomic.Int64
 	)
@@ -219,9 +216,7 @@ func TestFleetFreshnessLeaderStopped(t *testing.T) {
 					errs.Add(1)
 					continue
 				}
-				mu.Lock()
-				writes[id] = append(writes[id], write{uint64(lsn), v})
-				mu.Unlock()
+				log.Write(id, uint64(lsn), v)
 				time.Sleep(time.Millisecond)
 			}
 		})
@@ -237,9 +232,7 @@ func TestFleetFreshnessLeaderStopped(t *testing.T) {
 			return
 		}
 		nreads.Add(1)
-		mu.Lock()
-		reads[id] = append(reads[id], read{applied, v})
-		mu.Unlock()
+		log.Read(id, applied, v)
 	}
 	var readers sync.WaitGroup
 	for i, n := range nodes {
@@ -306,29 +299,11 @@ func TestFleetFreshnessLeaderStopped(t *testing.T) {
 	wg.Wait()
 	readers.Wait()
 
-	violations, checked := 0, 0
-	for id := 1; id <= itemRows; id++ {
-		ws := writes[id]
-		slices.SortFunc(ws, func(a, b write) int { return int(int64(a.lsn - b.lsn)) })
-		for _, r := range reads[id] {
-			var want uint64
-			for _, w := range ws {
-				if w.lsn > r.applied {
-					break
-				}
-				want = max(want, w.version)
-			}
-			if want > 0 {
-				checked++
-			}
-			if r.version < want {
-				violations++
-				if violations <= 5 {
-					t.Errorf("items:%d: read version %d after applying %x, which includes version %d", id, r.version, r.applied, want)
-				}
-			}
-		}
+	res := log.Check(func(id int) string { return "items:" + strconv.Itoa(id) })
+	for _, e := range res.Examples {
+		t.Error(e)
 	}
+	violations, checked := res.Violations, res.Checked
 	t.Logf("%d reads over 3 nodes (%d checked against an applied write), %d errors, %d violations; node %d stopped, node %d took over the WAL consumer in %v",
 		nreads.Load(), checked, errs.Load(), violations, leader, next, takeover.Round(time.Millisecond))
 	if violations > 0 {

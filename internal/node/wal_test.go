@@ -20,6 +20,7 @@ import (
 	"github.com/strata-cache/strata/internal/invalidate/pgwal"
 	"github.com/strata-cache/strata/internal/node"
 	"github.com/strata-cache/strata/internal/resource"
+	"github.com/strata-cache/strata/internal/testenv/freshcheck"
 )
 
 const itemRows = 200
@@ -161,12 +162,9 @@ func TestFreshnessRandomized(t *testing.T) {
 	waitFresh(t, n)
 	const writers, respReaders, httpReaders = 4, 4, 4
 
-	type write struct{ lsn, version uint64 }
-	type read struct{ applied, version uint64 }
 	var (
+		log    freshcheck.Log
 		mu     sync.Mutex
-		writes = make([][]write, itemRows+1)
-		reads  = make([][]read, itemRows+1)
 		lags   []time.Duration
 		errs   atomic.Int64
 		nreads atomic.Int64
@@ -194,8 +192,8 @@ func TestFreshnessRandomized(t *testing.T) {
 					time.Sleep(100 * time.Microsecond)
 				}
 				lag := time.Since(start)
+				log.Write(id, uint64(lsn), v)
 				mu.Lock()
-				writes[id] = append(writes[id], write{uint64(lsn), v})
 				lags = append(lags, lag)
 				mu.Unlock()
 			}
@@ -212,9 +210,7 @@ func TestFreshnessRandomized(t *testing.T) {
 			return
 		}
 		nreads.Add(1)
-		mu.Lock()
-		reads[id] = append(reads[id], read{applied, v})
-		mu.Unlock()
+		log.Read(id, applied, v)
 	}
 	for r := 0; r < respReaders; r++ {
 		rc := redisClient(t, n, 1)
@@ -250,31 +246,11 @@ func TestFreshnessRandomized(t *testing.T) {
 	}
 	wg.Wait()
 
-	violations, checked := 0, 0
-	for id := 1; id <= itemRows; id++ {
-		ws := writes[id]
-		slices.SortFunc(ws, func(a, b write) int { return int(int64(a.lsn - b.lsn)) })
-		for _, r := range reads[id] {
-			// The newest version whose commit the node had applied when
-			// the read began.
-			var want uint64
-			for _, w := range ws {
-				if w.lsn > r.applied {
-					break
-				}
-				want = max(want, w.version)
-			}
-			if want > 0 {
-				checked++
-			}
-			if r.version < want {
-				violations++
-				if violations <= 5 {
-					t.Errorf("items:%d: read version %d after applying %x, which includes version %d", id, r.version, r.applied, want)
-				}
-			}
-		}
+	res := log.Check(func(id int) string { return "items:" + strconv.Itoa(id) })
+	for _, e := range res.Examples {
+		t.Error(e)
 	}
+	violations, checked := res.Violations, res.Checked
 	slices.Sort(lags)
 	pct := func(p float64) time.Duration {
 		if len(lags) == 0 {
