@@ -87,16 +87,7 @@ forget() {
 # stop PID...: stops processes this script started, before the end of the
 # run: TERM, up to 10 s, then KILL.
 stop() {
-	local pid
-	for pid; do kill -TERM "$pid" 2>/dev/null || true; done
-	for pid; do
-		for _ in $(seq 100); do
-			kill -0 "$pid" 2>/dev/null || break
-			sleep 0.1
-		done
-		kill -KILL "$pid" 2>/dev/null || true
-		wait "$pid" 2>/dev/null || true
-	done
+	bench_stop TERM "$@"
 	forget "$@"
 }
 

@@ -18,11 +18,17 @@ bench_init() {
 }
 
 bench_cleanup() {
-	local pid
-	for pid in "${pids[@]}"; do
-		kill "-$bench_stop_signal" "$pid" 2>/dev/null || true
-	done
-	for pid in "${pids[@]}"; do
+	bench_stop "$bench_stop_signal" "${pids[@]}"
+	rm -rf "$tmp"
+}
+
+# bench_stop SIGNAL PID... sends SIGNAL to each PID, gives them 10 seconds
+# to exit, then SIGKILL, and reaps them.
+bench_stop() {
+	local sig=$1 pid
+	shift
+	for pid; do kill "-$sig" "$pid" 2>/dev/null || true; done
+	for pid; do
 		for _ in $(seq 100); do
 			kill -0 "$pid" 2>/dev/null || break
 			sleep 0.1
@@ -30,7 +36,6 @@ bench_cleanup() {
 		kill -KILL "$pid" 2>/dev/null || true
 		wait "$pid" 2>/dev/null || true
 	done
-	rm -rf "$tmp"
 }
 
 # port_free PORT succeeds when nothing accepts connections on it.

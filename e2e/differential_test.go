@@ -627,9 +627,16 @@ func TestDifferentialScan(t *testing.T) {
 	cli := requireTool(t, "redis-cli")
 	refAddr := startRedis(t)
 	targetName, targetAddr := respTarget(t)
-	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
-	defer cancel()
+	scanDifferential(t, cli, refAddr, targetName, targetAddr)
+}
 
+// scanDifferential writes the same 600 keys to both servers and compares
+// full SCAN iterations, with and without MATCH, COUNT and TYPE, through
+// redis-cli and go-redis.
+func scanDifferential(t *testing.T, cli, refAddr, targetName, targetAddr string) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 120*time.Second)
+	defer cancel()
 	for _, addr := range []string{refAddr, targetAddr} {
 		rdb := redis.NewClient(&redis.Options{Addr: addr, Protocol: 3})
 		defer rdb.Close()

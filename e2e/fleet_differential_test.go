@@ -1,15 +1,10 @@
 package e2e
 
 import (
-	"context"
-	"fmt"
 	"net/http"
-	"slices"
 	"strings"
 	"testing"
 	"time"
-
-	"github.com/redis/go-redis/v9"
 )
 
 // fleetIntendedDifferences are the places where a node of a fleet (plain
@@ -77,51 +72,6 @@ func TestDifferentialFleet(t *testing.T) {
 	}
 
 	t.Run("SCAN", func(t *testing.T) {
-		ctx, cancel := context.WithTimeout(context.Background(), 120*time.Second)
-		defer cancel()
-		for _, addr := range []string{refAddr, target} {
-			rdb := redis.NewClient(&redis.Options{Addr: addr, Protocol: 3})
-			defer rdb.Close()
-			if err := rdb.FlushAll(ctx).Err(); err != nil {
-				t.Fatal(err)
-			}
-			pipe := rdb.Pipeline()
-			for i := range 300 {
-				pipe.Set(ctx, fmt.Sprintf("user:%d", i), i, 0)
-				pipe.Set(ctx, fmt.Sprintf("order:%d", i), i, 0)
-			}
-			if _, err := pipe.Exec(ctx); err != nil {
-				t.Fatal(err)
-			}
-		}
-		for _, sc := range []struct{ match, count string }{
-			{"", "10"}, {"user:*", "7"}, {"user:1?", "100"}, {"order:4*", "1"}, {"nomatch*", "10"},
-		} {
-			args := []string{}
-			if sc.match != "" {
-				args = append(args, "MATCH", sc.match)
-			}
-			args = append(args, "COUNT", sc.count)
-			ref, err := scanAllGoRedis(ctx, refAddr, args)
-			if err != nil {
-				t.Fatal(err)
-			}
-			for _, via := range []string{"go-redis", "redis-cli"} {
-				var got []string
-				if via == "go-redis" {
-					got, err = scanAllGoRedis(ctx, target, args)
-				} else {
-					got, err = scanAllCLI(ctx, cli, target, sc.match)
-				}
-				if err != nil {
-					t.Errorf("SCAN %s via %s: %v", strings.Join(args, " "), via, err)
-					continue
-				}
-				if !slices.Equal(ref, got) {
-					t.Errorf("SCAN %s via %s: full iteration differs: redis %d keys, %s %d keys\n    only in redis:  %v\n    only in %s: %v",
-						strings.Join(args, " "), via, len(ref), targetName, len(got), minus(ref, got), targetName, minus(got, ref))
-				}
-			}
-		}
+		scanDifferential(t, cli, refAddr, targetName, target)
 	})
 }
