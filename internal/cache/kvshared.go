@@ -65,10 +65,11 @@ const maxSwapAttempts = 32
 // DropAll (the feed was lost) marks every plain entry stored before it as
 // dead at once (its StoredAt is not after droppedAt) and then sweeps.
 type sharedKV struct {
-	c       *Cache
-	l2      Shared
-	seed    maphash.Seed
-	seq     [fenceStripes]atomic.Uint64
+	c  *Cache
+	l2 Shared
+	// f's stripe sequences fence L1 copies as they fence resource fills:
+	// a push for a key bumps its stripe.
+	f       fence
 	locks   [256]sync.Mutex
 	dropped atomic.Int64 // Unix ns of the last DropAll
 	// hits and misses count reads that missed L1 and went to the L2.
@@ -85,10 +86,17 @@ func (c *Cache) L2Reads() (hits, misses uint64) {
 }
 
 func newSharedKV(c *Cache, l2 Shared) *sharedKV {
-	return &sharedKV{c: c, l2: l2, seed: maphash.MakeSeed()}
+	return &sharedKV{c: c, l2: l2, f: fence{seed: maphash.MakeSeed()}}
 }
 
-func (s *sharedKV) stripe(key string) uint64 { return maphash.String(s.seed, key) }
+// lock queues this node's writers of key (conflicts then come only from
+// other nodes) and returns key's fence stripe; call unlock when done.
+func (s *sharedKV) lock(key string) (stripe uint32, unlock func()) {
+	stripe = s.f.stripe(key)
+	mu := &s.locks[stripe%uint32(len(s.locks))]
+	mu.Lock()
+	return stripe, mu.Unlock
+}
 
 // ctx is a backstop for one plain-key command: the L2 bounds each call by
 // redis.timeout, and its retries across a failover by redis.failover_wait.
@@ -123,8 +131,8 @@ func (s *sharedKV) get(key string, count bool) (Entry, bool, error) {
 	if s.c.ResourceOf(key) != nil {
 		return Entry{}, false, nil
 	}
-	i := s.stripe(key) % fenceStripes
-	seq := s.seq[i].Load()
+	i := s.f.stripe(key)
+	seq := s.f.seq[i].Load()
 	ctx, cancel := s.ctx()
 	defer cancel()
 	v, exp, found, err := s.l2.KVGet(ctx, key)
@@ -147,10 +155,10 @@ func (s *sharedKV) get(key string, count bool) (Entry, bool, error) {
 }
 
 // fill copies e into L1 unless key was invalidated since seq was read.
-func (s *sharedKV) fill(key string, stripe, seq uint64, e Entry) {
+func (s *sharedKV) fill(key string, stripe uint32, seq uint64, e Entry) {
 	key = strings.Clone(key) // callers may pass a view of a reused buffer; L1 keeps it
 	s.c.l1.Compute(key, func(old Entry, found bool) (Entry, Op) {
-		if s.seq[stripe].Load() != seq || e.StoredAt <= s.dropped.Load() {
+		if s.f.seq[stripe].Load() != seq || e.StoredAt <= s.dropped.Load() {
 			return old, Keep
 		}
 		return e, Write
@@ -158,15 +166,12 @@ func (s *sharedKV) fill(key string, stripe, seq uint64, e Entry) {
 }
 
 func (s *sharedKV) compute(key string, f func(old Entry, found bool) (Entry, Op)) (Entry, bool, error) {
-	h := s.stripe(key)
-	mu := &s.locks[h%uint64(len(s.locks))]
-	mu.Lock()
-	defer mu.Unlock()
-	i := h % fenceStripes
+	i, unlock := s.lock(key)
+	defer unlock()
 	ctx, cancel := s.ctx()
 	defer cancel()
 	for range maxSwapAttempts {
-		seq := s.seq[i].Load()
+		seq := s.f.seq[i].Load()
 		v, exp, found, err := s.l2.KVGet(ctx, key)
 		if err != nil {
 			return Entry{}, false, unavailable(err)
@@ -216,12 +221,9 @@ func (s *sharedKV) compute(key string, f func(old Entry, found bool) (Entry, Op)
 
 // set is SET without a condition: one round trip, no compare-and-set.
 func (s *sharedKV) set(key string, value []byte, expireAt int64) (SetResult, error) {
-	h := s.stripe(key)
-	mu := &s.locks[h%uint64(len(s.locks))]
-	mu.Lock()
-	defer mu.Unlock()
-	i := h % fenceStripes
-	seq := s.seq[i].Load()
+	i, unlock := s.lock(key)
+	defer unlock()
+	seq := s.f.seq[i].Load()
 	ctx, cancel := s.ctx()
 	defer cancel()
 	now := s.c.now()
@@ -253,9 +255,8 @@ func (s *sharedKV) del(key string) (Entry, bool, error) {
 
 // evict removes key's L1 copy and fences fills of it that began before.
 func (s *sharedKV) evict(key string) {
-	i := s.stripe(key) % fenceStripes
 	s.c.l1.Compute(key, func(old Entry, found bool) (Entry, Op) {
-		s.seq[i].Add(1)
+		s.f.bump(key)
 		if found && old.Fill == nil {
 			return old, Remove
 		}
@@ -308,7 +309,7 @@ func (s *sharedKV) drop() {
 	now := s.c.now()
 	for cur := s.dropped.Load(); now > cur && !s.dropped.CompareAndSwap(cur, now); cur = s.dropped.Load() {
 	}
-	for i := range s.seq {
-		s.seq[i].Add(1)
+	for i := range s.f.seq {
+		s.f.seq[i].Add(1)
 	}
 }
