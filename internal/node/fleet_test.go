@@ -14,7 +14,6 @@ import (
 	"time"
 
 	"github.com/strata-cache/strata/internal/config"
-	"github.com/strata-cache/strata/internal/invalidate/pgwal"
 	"github.com/strata-cache/strata/internal/node"
 	"github.com/strata-cache/strata/internal/node/nodetest"
 	"github.com/strata-cache/strata/internal/resource"
@@ -205,14 +204,8 @@ func TestFleetFreshnessLeaderStopped(t *testing.T) {
 		conn := dbConn(t)
 		wg.Go(func() {
 			for ctx.Err() == nil {
-				id := 1 + rand.IntN(itemRows)
-				var v uint64
-				var lsn pgwal.LSN
-				if err := conn.QueryRow(context.Background(), "UPDATE items SET version = version + 1 WHERE id = $1 RETURNING version", id).Scan(&v); err != nil {
-					errs.Add(1)
-					continue
-				}
-				if err := conn.QueryRow(context.Background(), "SELECT pg_current_wal_lsn()").Scan(&lsn); err != nil {
+				id, v, lsn, err := bumpItem(conn)
+				if err != nil {
 					errs.Add(1)
 					continue
 				}

@@ -176,14 +176,8 @@ func TestFreshnessRandomized(t *testing.T) {
 		conn := dbConn(t)
 		wg.Go(func() {
 			for ctx.Err() == nil {
-				id := 1 + rand.IntN(itemRows)
-				var v uint64
-				var lsn pgwal.LSN
-				if err := conn.QueryRow(context.Background(), "UPDATE items SET version = version + 1 WHERE id = $1 RETURNING version", id).Scan(&v); err != nil {
-					errs.Add(1)
-					continue
-				}
-				if err := conn.QueryRow(context.Background(), "SELECT pg_current_wal_lsn()").Scan(&lsn); err != nil {
+				id, v, lsn, err := bumpItem(conn)
+				if err != nil {
 					errs.Add(1)
 					continue
 				}
@@ -270,6 +264,18 @@ func TestFreshnessRandomized(t *testing.T) {
 	if errs.Load() > 0 {
 		t.Errorf("%d errors", errs.Load())
 	}
+}
+
+// bumpItem increments the version of a random item and returns the item,
+// its new version and a WAL position at or after the commit.
+func bumpItem(conn *pgx.Conn) (id int, version uint64, lsn pgwal.LSN, err error) {
+	id = 1 + rand.IntN(itemRows)
+	ctx := context.Background()
+	if err = conn.QueryRow(ctx, "UPDATE items SET version = version + 1 WHERE id = $1 RETURNING version", id).Scan(&version); err != nil {
+		return
+	}
+	err = conn.QueryRow(ctx, "SELECT pg_current_wal_lsn()").Scan(&lsn)
+	return
 }
 
 func readAll(resp *http.Response) string {
